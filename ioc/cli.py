@@ -1,0 +1,136 @@
+"""`ioc`: the one command. Each subcommand parses its flags and calls one plain function of a stage.
+
+Imports of the stages happen inside the handlers so `ioc --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from ioc.config import Settings
+
+
+def _speed(text: str) -> float:
+    """`--speed 60` replays 60x real time; `max` as fast as the broker takes it (0)."""
+    if text == "max":
+        return 0.0
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("speed must be > 0 or 'max'")
+    return value
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from simulators.generate import simulate_to_dir
+
+    simulate_to_dir(args.scenario, args.start, args.hours, args.seed, args.out, progress=not args.quiet)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from simulators.replay import replay_dir
+
+    broker = args.broker or settings.resolved_broker_url()
+    replay_dir(args.dir, broker, speed=args.speed, fmt=args.format, batch=args.batch, settings=settings,
+               progress=not args.quiet)
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc import broker
+
+    if args.action == "up":
+        info = broker.up(settings.data_dir, kind=args.kind, port=args.port)
+        print(info.url)
+    elif args.action == "down":
+        print("stopped" if broker.down(settings.data_dir) else "no broker running")
+    else:
+        info = broker.status(settings.data_dir)
+        print(json.dumps(info.as_dict() if info else {"running": False}, indent=2))
+        return 0 if info else 1
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from sinks.migrate import migrate
+
+    migrate(args.clickhouse or settings.clickhouse_dsn, settings)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.what == "kernel":
+        from benchmarks.kernel import run_kernel_bench
+
+        result = run_kernel_bench(events=args.events, keys=args.keys, out=args.json)
+    elif args.what == "sink":
+        from benchmarks.sink import run_sink_bench
+
+        result = run_sink_bench(dsn=args.clickhouse or None, out=args.json, settings=settings)
+    else:
+        raise SystemExit(f"unknown benchmark {args.what!r}")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ioc", description="IOC stream analytics: simulate, stream, store, show.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("simulate", help="generate a calibrated event load into Parquet files (one per topic)")
+    p.add_argument("--scenario", default="default", help="scenario name (simulators/scenarios/NAME.toml) or a path")
+    p.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 14), help="first day (YYYY-MM-DD)")
+    p.add_argument("--hours", type=float, default=24.0, help="how many hours to simulate")
+    p.add_argument("--seed", type=int, default=7, help="random seed: same seed, identical files")
+    p.add_argument("--out", type=Path, default=Path("var/sim"), help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("replay", help="produce simulated events to Kafka in event-time order")
+    p.add_argument("dir", type=Path, help="directory written by `ioc simulate`")
+    p.add_argument("--broker", default="", help="kafka://host:port (default: IOC_BROKER_URL or `ioc broker up`)")
+    p.add_argument("--speed", type=_speed, default=_speed("max"), help="N times real time, or 'max'")
+    p.add_argument("--format", choices=("json", "arrow"), default="json", help="one JSON event per message, "
+                   "or Arrow IPC batches")
+    p.add_argument("--batch", type=int, default=10_000, help="events per Arrow message (with --format arrow)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("broker", help="start/stop a local Kafka-protocol broker (Apache Kafka 3.9 or Tansu)")
+    p.add_argument("action", choices=("up", "down", "status"))
+    p.add_argument("--kind", choices=("auto", "kafka", "tansu"), default="auto",
+                   help="auto: Apache Kafka when java and mvn exist, else Tansu")
+    p.add_argument("--port", type=int, default=0, help="listen port (0: a free one)")
+    p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("db", help="ClickHouse schema")
+    p.add_argument("action", choices=("migrate",))
+    p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("bench", help="benchmarks (results as JSON)")
+    p.add_argument("what", choices=("kernel", "sink"))
+    p.add_argument("--json", type=Path, default=None, help="write the result to this file")
+    p.add_argument("--events", type=int, default=2_000_000, help="kernel: events")
+    p.add_argument("--keys", type=int, default=10_000, help="kernel: distinct keys")
+    p.add_argument("--clickhouse", default="", help="sink: DSN (default: a temporary chDB store)")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    try:
+        return int(args.func(args, settings) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

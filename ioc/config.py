@@ -1,0 +1,99 @@
+"""The one configuration object. Every setting comes from an `IOC_*` environment variable.
+
+Secrets (passwords, tokens) may also come from a file named by `IOC_<NAME>_FILE`, so that
+docker secrets and Kubernetes mounted files work without putting credentials in env dumps.
+Nothing here is a module-level global: callers build `Settings.from_env()` once and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "./var"
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    """`IOC_<NAME>` or the contents of the file named by `IOC_<NAME>_FILE`, else empty."""
+    if value := env.get(f"IOC_{name}"):
+        return value
+    if path := env.get(f"IOC_{name}_FILE"):
+        return Path(path).read_text().strip()
+    return ""
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    # Kafka
+    broker_url: str = ""  # empty: the URL written by `ioc broker up` (data_dir/broker.url)
+    topic_partitions: int = 4
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_mechanism: str = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_cafile: str = ""
+    # ClickHouse
+    clickhouse_dsn: str = "chdb://./var/ioc.chdb"
+    clickhouse_user: str = ""
+    clickhouse_password: str = field(default="", repr=False)
+    clickhouse_ca_cert: str = ""
+    clickhouse_verify_tls: bool = True
+    clickhouse_reader_user: str = "ioc_reader"
+    clickhouse_reader_password: str = field(default="", repr=False)
+    raw_ttl_days: int = 90
+    # Event-time rules
+    allowed_lateness_s: int = 120
+    max_future_skew_s: int = 300
+    max_message_bytes: int = 64 * 1024
+    max_arrow_batch_bytes: int = 64 * 1024 * 1024
+    # Sink batching and backpressure
+    sink_batch_rows: int = 50_000
+    sink_flush_ms: int = 500
+    sink_max_buffer_rows: int = 1_000_000
+    sink_max_retries: int = 8
+    # Worker
+    worker_batch: int = 20_000
+    worker_batch_ms: int = 200
+    # Grafana
+    grafana_url: str = "http://localhost:3000"
+    grafana_token: str = field(default="", repr=False)
+    grafana_user: str = ""
+    grafana_password: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from `IOC_<FIELD>` (upper case); secrets also from `IOC_<FIELD>_FILE`."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = f.name.upper()
+            raw = _secret(env, name) if f.metadata.get("secret") or not f.repr else env.get(f"IOC_{name}")
+            if not raw:
+                continue
+            if f.type in ("int", int):
+                values[f.name] = int(raw)
+            elif f.type in ("bool", bool):
+                values[f.name] = _bool(raw)
+            elif f.type in ("Path", Path):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    def resolved_broker_url(self) -> str:
+        """The broker to use: `IOC_BROKER_URL`, else the one `ioc broker up` recorded."""
+        if self.broker_url:
+            return self.broker_url
+        recorded = self.data_dir / "broker.url"
+        if recorded.exists():
+            return recorded.read_text().strip()
+        raise RuntimeError(
+            "no Kafka broker configured: set IOC_BROKER_URL=kafka://host:port or start one with `ioc broker up`"
+        )
