@@ -191,11 +191,12 @@ def validate_table(family: Family, table: pa.Table, now_ms: int, max_future_skew
             mark(~known & ~nulls, Rejection(UNKNOWN_ENUM, f.name))
         if f.kind in ("int", "float"):
             values = pc.fill_null(pc.cast(col, pa.float64()), 0.0).to_numpy(zero_copy_only=False)
-            mark(~np.isfinite(values), Rejection(OUT_OF_RANGE, f.name, "not finite"))
+            present = ~nulls
+            mark(present & ~np.isfinite(values), Rejection(OUT_OF_RANGE, f.name, "not finite"))
             if f.min is not None:
-                mark(values < f.min, Rejection(OUT_OF_RANGE, f.name, f"below {f.min}"))
+                mark(present & (values < f.min), Rejection(OUT_OF_RANGE, f.name, f"below {f.min}"))
             if f.max is not None:
-                mark(values > f.max, Rejection(OUT_OF_RANGE, f.name, f"above {f.max}"))
+                mark(present & (values > f.max), Rejection(OUT_OF_RANGE, f.name, f"above {f.max}"))
         if f.kind == "time":
             ms = pc.fill_null(pc.cast(col, pa.int64()), 0).to_numpy(zero_copy_only=False)
             mark(ms > now_ms + max_future_skew_ms, Rejection(FUTURE_TIME, f.name, "beyond the allowed clock skew"))
