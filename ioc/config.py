@@ -87,6 +87,16 @@ class Settings:
                 values[f.name] = raw
         return cls(**values)  # type: ignore[arg-type]
 
+    def kafka_client_config(self, bootstrap: str) -> dict[str, str]:
+        """librdkafka-style settings (confluent-kafka): security passes through from env."""
+        config = {"bootstrap.servers": bootstrap, "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            config |= {"sasl.mechanism": self.kafka_sasl_mechanism, "sasl.username": self.kafka_sasl_username,
+                       "sasl.password": self.kafka_sasl_password}
+        if self.kafka_ssl_cafile:
+            config["ssl.ca.location"] = self.kafka_ssl_cafile
+        return config
+
     def resolved_broker_url(self) -> str:
         """The broker to use: `IOC_BROKER_URL`, else the one `ioc broker up` recorded."""
         if self.broker_url:

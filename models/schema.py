@@ -199,7 +199,8 @@ def validate_table(family: Family, table: pa.Table, now_ms: int, max_future_skew
                 mark(present & (values > f.max), Rejection(OUT_OF_RANGE, f.name, f"above {f.max}"))
         if f.kind == "time":
             ms = pc.fill_null(pc.cast(col, pa.int64()), 0).to_numpy(zero_copy_only=False)
-            mark(ms > now_ms + max_future_skew_ms, Rejection(FUTURE_TIME, f.name, "beyond the allowed clock skew"))
+            if f.name == "event_time":  # other times (a dossier's due time) are legitimately in the future
+                mark(ms > now_ms + max_future_skew_ms, Rejection(FUTURE_TIME, f.name, "beyond the allowed clock skew"))
             # Before 2000-01-01 is a broken clock or a hostile producer, not an event.
             mark((ms < 946_684_800_000) & ~nulls, Rejection(TOO_OLD, f.name, "before 2000-01-01"))
     return list(reasons)
