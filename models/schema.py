@@ -166,7 +166,14 @@ def decode_json_batch(family: Family, messages: Sequence[bytes]) -> pa.Table:
 
 
 def validate_table(family: Family, table: pa.Table, now_ms: int, max_future_skew_ms: int) -> list[Rejection | None]:
-    """Per row, the first rule it breaks (or None). Vectorized: one compute kernel per rule."""
+    """Per row, the first rule it breaks (or None)."""
+    return list(validation_mask(family, table, now_ms, max_future_skew_ms)[1])
+
+
+def validation_mask(
+    family: Family, table: pa.Table, now_ms: int, max_future_skew_ms: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(valid rows, per-row Rejection or None). Vectorized: one compute kernel per rule."""
     reasons = np.full(table.num_rows, None, dtype=object)
     open_rows = np.ones(table.num_rows, dtype=bool)
 
@@ -203,7 +210,7 @@ def validate_table(family: Family, table: pa.Table, now_ms: int, max_future_skew
                 mark(ms > now_ms + max_future_skew_ms, Rejection(FUTURE_TIME, f.name, "beyond the allowed clock skew"))
             # Before 2000-01-01 is a broken clock or a hostile producer, not an event.
             mark((ms < 946_684_800_000) & ~nulls, Rejection(TOO_OLD, f.name, "before 2000-01-01"))
-    return list(reasons)
+    return open_rows, reasons
 
 
 def validate_record(family: Family, record: Any, now_ms: int, max_future_skew_ms: int) -> Rejection | None:
