@@ -1,0 +1,169 @@
+"""`ioc simulate`: generate a calibrated, deterministic event load and write it as Parquet.
+
+`generate(...)` returns one Arrow table per family (in memory, for tests and streams);
+`simulate_to_dir(...)` writes `<topic>.parquet` per family plus `manifest.json`, with a progress
+bar and a summary table. Same scenario, start, hours and seed -> byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from models.events import FAMILIES
+from simulators import filings, network, service_center
+from simulators.frame import EventTable
+from simulators.kpi import RATE_LABELS, realised_rates
+from simulators.scenario import Scenario, load_scenario
+from simulators.world import World
+
+MAX_HOURS = 14 * 24  # the network matrix of a run lives in memory: ~1M samples (~100 MB) a day
+MANIFEST = "manifest.json"
+GENERATORS: dict[str, Callable[[World], EventTable]] = {
+    "service_center": service_center.events,
+    "filings": filings.events,
+    "network": network.events,
+}
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    scenario: str
+    seed: int
+    start: date
+    hours: float
+    out: Path
+    files: dict[str, Path]  # topic -> Parquet file
+    counts: dict[str, int]  # topic -> events
+    rates: dict[str, float | None]  # realised, see simulators.kpi
+    targets: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def check_run(start: date, hours: float, seed: int) -> None:
+    """Reject run parameters that cannot mean anything, with a message saying what is allowed."""
+    if isinstance(start, datetime) or not isinstance(start, date):
+        raise ValueError(f"start must be a date (the run begins at its local midnight), got {start!r}")
+    if not isinstance(hours, (int, float)) or not 0 < hours <= MAX_HOURS:
+        raise ValueError(f"hours must be in (0, {MAX_HOURS}], got {hours!r}; simulate longer spans in several runs")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+
+
+def generate(scenario: Scenario | str | Path, start: date, hours: float, seed: int,
+             families: Iterable[str] | None = None,
+             on_family: Callable[[str], None] | None = None) -> dict[str, pa.Table]:
+    """One Arrow table per family name (service_center, filings, network), each matching
+    `family.schema` and sorted by event time. `families` picks some (each family has its own
+    random stream, so a family's table is the same whether or not the others are generated).
+    `on_family(name)` is called after each family."""
+    check_run(start, hours, seed)
+    chosen = list(GENERATORS) if families is None else list(families)
+    unknown = set(chosen) - set(GENERATORS)
+    if unknown:
+        raise ValueError(f"unknown famil{'ies' if len(unknown) > 1 else 'y'} {sorted(unknown)}; "
+                         f"known: {', '.join(GENERATORS)}")
+    world = World.create(load_scenario(scenario), start, float(hours), seed)
+    tables = {}
+    for name in (n for n in GENERATORS if n in chosen):
+        tables[name] = GENERATORS[name](world).build(world.t0_ms, world.t1_ms)
+        if on_family:
+            on_family(name)
+    return tables
+
+
+def simulate_to_dir(scenario: str | Path | Scenario, start: date, hours: float, seed: int, out: Path,
+                    progress: bool = True) -> SimulationSummary:
+    began = time.perf_counter()
+    check_run(start, hours, seed)
+    spec = load_scenario(scenario)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
+        task = bar.add_task(f"simulating {spec.name}", total=2 * len(GENERATORS))
+
+        def step(name: str) -> None:
+            bar.update(task, advance=1, description=f"generated {name}")
+
+        tables = generate(spec, start, hours, seed, on_family=step)
+        files: dict[str, Path] = {}
+        for name, table in tables.items():
+            topic = FAMILIES[name].topic
+            files[topic] = _write_parquet(table, out / f"{topic}.parquet")
+            bar.update(task, advance=1, description=f"wrote {topic}")
+
+    summary = SimulationSummary(
+        scenario=spec.name, seed=seed, start=start, hours=float(hours), out=out, files=files,
+        counts={FAMILIES[n].topic: t.num_rows for n, t in tables.items()},
+        rates=realised_rates(tables), targets=dict(spec.targets), seconds=time.perf_counter() - began,
+    )
+    _write_manifest(summary, spec)
+    print_summary(summary, Console())
+    return summary
+
+
+def _write_parquet(table: pa.Table, path: Path) -> Path:
+    """Write next to the target and rename, so a reader never sees half a file."""
+    partial = path.with_suffix(".parquet.partial")
+    pq.write_table(table, partial, compression="zstd")
+    os.replace(partial, path)
+    return path
+
+
+def _write_manifest(summary: SimulationSummary, scenario: Scenario) -> None:
+    """Everything needed to reproduce or check the run; no timings, so it is deterministic too."""
+    manifest = {
+        "scenario": summary.scenario,
+        "scenario_file": str(scenario.source) if scenario.source else None,
+        "seed": summary.seed,
+        "start": summary.start.isoformat(),
+        "hours": summary.hours,
+        "timezone": scenario.timezone,
+        "files": {topic: path.name for topic, path in summary.files.items()},
+        "counts": summary.counts,
+        "rates": {k: None if v is None else round(v, 6) for k, v in summary.rates.items()},
+        "targets": summary.targets,
+    }
+    (summary.out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def print_summary(summary: SimulationSummary, console: Console) -> None:
+    events = Table(title=f"{summary.scenario}: {summary.start} +{summary.hours:g} h, seed {summary.seed}")
+    events.add_column("topic")
+    events.add_column("events", justify="right")
+    for topic, count in summary.counts.items():
+        events.add_row(topic, f"{count:,}")
+    events.add_row("total", f"{summary.total:,}", style="bold")
+
+    rates = Table(title="realised KPIs")
+    for column in ("KPI", "realised", "target"):
+        rates.add_column(column, justify="left" if column == "KPI" else "right")
+    for key, value in summary.rates.items():
+        target = summary.targets.get(key)
+        rates.add_row(RATE_LABELS.get(key, key), _fmt(key, value), _fmt(key, target))
+    console.print(events)
+    console.print(rates)
+    console.print(f"wrote {len(summary.files)} files to {summary.out} in {summary.seconds:.1f} s")
+
+
+def _fmt(key: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if key.endswith("_min") else f"{100 * value:.2f}%"

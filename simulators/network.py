@@ -1,0 +1,105 @@
+"""Network telemetry: every node reports every `interval_s`.
+
+Traffic follows the working day (busy in office hours, a lunch dip, quiet nights and weekends);
+latency grows with utilisation like a queue (base / (1 - u) shape), loss appears only on hot
+links. A degraded link adds latency, jitter and loss; a node outage reports `link_up = false`
+with no traffic. While a link is down, the probe gets no reply: latency and jitter are reported
+as 0 and loss as 100%, and consumers must read them only when `link_up` is true.
+The whole run is one (nodes x samples) matrix per metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.events import NETWORK
+from simulators.arrivals import Grid
+from simulators.clock import MS_MIN
+from simulators.frame import EventTable
+from simulators.scenario import DegradedLink, NodeOutage
+from simulators.world import World
+
+SMOOTH_MIN = 45  # traffic ramps over ~45 minutes, not in steps at 07:30 sharp
+TX_SHARE = {"core": 0.9, "access": 0.35}  # access links mostly download; core links are symmetric
+CORE_UTILISATION = 0.5  # core links are provisioned with headroom
+
+
+def events(world: World) -> EventTable:
+    spec = world.scenario.network
+    nodes = world.reference.nodes
+    node_ids = nodes.column("node_id").to_pylist()
+    role = np.array(nodes.column("role").to_pylist())
+    capacity = nodes.column("capacity_bps").to_numpy()
+    rng = world.rng("network")
+
+    interval_ms = round(spec.interval_s * 1000)
+    samples = -(-(world.t1_ms - world.t0_ms) // interval_ms)
+    phase = rng.integers(0, interval_ms, len(node_ids))  # pollers are not synchronised
+    times = world.t0_ms + phase[:, None] + np.arange(samples)[None, :] * interval_ms
+    shape = (len(node_ids), samples)
+
+    # Some links run hotter than others, but none is planned to be saturated all day.
+    scale = np.minimum(rng.lognormal(0.0, 0.3, len(node_ids)), 0.8 / max(spec.busy_utilisation, 1e-9))
+    scale *= np.where(role == "core", CORE_UTILISATION, 1.0)
+    busy = _traffic(world)[np.minimum((times - world.t0_ms) // MS_MIN, _minutes(world) - 1)]
+    level = spec.night_utilisation + (spec.busy_utilisation - spec.night_utilisation) * busy
+    util = np.clip(level * scale[:, None] * rng.lognormal(0.0, 0.15, shape), 0.0, 0.97)
+
+    rx = util * capacity[:, None]
+    tx = np.minimum(rx * np.array([TX_SHARE[r] for r in role])[:, None] * rng.lognormal(0.0, 0.1, shape),
+                    capacity[:, None])
+    base = _base_latency(world, role, rng)
+    latency = base[:, None] * (1.0 + 0.5 * util / (1.0 - util)) * rng.gamma(8.0, 1 / 8.0, shape)
+    jitter = latency * 0.1 * rng.exponential(1.0, shape)
+    loss = spec.base_loss_pct * rng.exponential(1.0, shape) + 20.0 * np.maximum(util - 0.85, 0.0) ** 2
+    link_up = np.ones(shape, dtype=bool)
+
+    for incident in world.scenario.incidents_of(DegradedLink):
+        row, hit = _incident_mask(world, incident, node_ids, times)
+        extra = incident.extra_latency_ms * rng.lognormal(0.0, 0.2, hit.sum())
+        latency[row, hit] += extra
+        jitter[row, hit] += 0.25 * extra * rng.exponential(1.0, hit.sum())
+        loss[row, hit] += incident.extra_loss_pct * rng.lognormal(0.0, 0.3, hit.sum())
+    for incident in world.scenario.incidents_of(NodeOutage):
+        row, hit = _incident_mask(world, incident, node_ids, times)
+        link_up[row, hit] = False
+        for metric in (rx, tx, latency, jitter):
+            metric[row, hit] = 0.0
+        loss[row, hit] = 100.0
+
+    table = world.table(NETWORK, vocab={"node_id": node_ids})
+    table.add(times.ravel(), node_id=np.repeat(np.arange(len(node_ids)), samples),
+              latency_ms=np.round(latency, 3).ravel(), jitter_ms=np.round(jitter, 3).ravel(),
+              loss_pct=np.round(np.minimum(loss, 100.0), 4).ravel(), rx_bps=np.round(rx).ravel(),
+              tx_bps=np.round(tx).ravel(), capacity_bps=np.repeat(capacity, samples), link_up=link_up.ravel())
+    return table
+
+
+def _minutes(world: World) -> int:
+    return -(-(world.t1_ms - world.t0_ms) // MS_MIN)
+
+
+def _traffic(world: World) -> np.ndarray:
+    """Relative busyness per minute of the run, 0 (night) .. 1 (office hours), smoothed."""
+    lt = Grid.build(world.calendar, world.t0_ms, world.t0_ms + _minutes(world) * MS_MIN, MS_MIN).local
+    daytime = (lt.minute >= 6 * 60) & (lt.minute < 21 * 60)
+    level = np.where(lt.working, np.where(lt.in_office, 1.0, np.where(daytime, 0.35, 0.0)),
+                     np.where(daytime, 0.15, 0.0))
+    padded = np.pad(level, SMOOTH_MIN, mode="edge")
+    return np.convolve(padded, np.ones(SMOOTH_MIN) / SMOOTH_MIN, mode="same")[SMOOTH_MIN:-SMOOTH_MIN]
+
+
+def _base_latency(world: World, role: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Idle round-trip per node: core < department links < commune links (longer paths)."""
+    spec = world.scenario.network
+    commune = ~world.reference.nodes.column("commune_code").is_null().to_numpy(zero_copy_only=False)
+    base = np.where(role == "core", spec.core_latency_ms,
+                    np.where(commune, spec.commune_latency_ms, spec.province_latency_ms))
+    return base * rng.lognormal(0.0, 0.25, len(role))
+
+
+def _incident_mask(world: World, incident: NodeOutage | DegradedLink, node_ids: list[str],
+                   times: np.ndarray) -> tuple[int, np.ndarray]:
+    start, end = world.incident_window(incident)
+    row = node_ids.index(incident.node)
+    return row, (times[row] >= start) & (times[row] < end)
