@@ -1,0 +1,211 @@
+"""Gap-based outage sessions (runs of "down" samples per key), in event time, with late updates.
+
+Definition, over the *accepted* samples of one key in event-time order (an "up" sample at the same
+millisecond as a "down" sample counts as after it):
+- a session is a maximal run of down samples in which consecutive ones are at most `gap_ms` apart
+  and no up sample lies between them;
+- `start` is its first down sample, `samples` the number of down samples;
+- it is closed by the first up sample after its last down sample if that comes within `gap_ms`
+  (then `end` = that up sample's time), otherwise by the gap timeout (`end` = last down sample);
+- `duration_s` = (end - start) / 1000.
+
+Emission (idempotent on (key, start), latest `version` wins):
+- first emitted (version 1) once the watermark passes its closing point (the closing up sample, or
+  last down + gap), or on `flush`;
+- re-emitted with version + 1 whenever a late sample changes it (longer, shorter, more samples);
+- if a late sample merges it into an earlier session or removes its first sample's role as a start,
+  its (key, start) row is re-emitted as a *tombstone*: samples = 0, end = start (readers keep rows
+  with samples > 0 of the latest version);
+- final (state freed, never changes again) once no acceptable sample can reach it: every future
+  accepted sample has time >= `horizon` (see `WindowEngine`), so a session whose last down sample
+  is more than `gap_ms` before the horizon is final.
+
+State: the down samples of sessions that are not final (old interior samples of a long outage are
+collapsed into one weighted row), and the up samples no older than horizon - gap (only those can
+still separate or close a session). Both are bounded by the lateness horizon, not by stream length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_TIME_BITS = 43  # a (key, time) pair packs as key << 43 | (time - origin): 278 years of ms
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    flag: str  # a mask input of the spec: True marks a "down" sample, False an "up" sample
+    gap_ms: int
+    key: str = ""  # output name of the key column (default: the spec's single key)
+
+
+@dataclass
+class SessionRows:
+    """Sessions to emit, as arrays (one element per row), ordered by (key code, start)."""
+
+    keys: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    samples: np.ndarray
+    version: np.ndarray
+
+    @classmethod
+    def empty(cls) -> SessionRows:
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, z, np.zeros(0, dtype=np.uint32))
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+@dataclass
+class _Sessions:
+    key: np.ndarray
+    start: np.ndarray
+    last: np.ndarray
+    end: np.ndarray
+    close: np.ndarray
+    samples: np.ndarray
+    first_row: np.ndarray  # row in the sorted down samples where each session begins
+    n_rows: np.ndarray
+
+
+@dataclass
+class SessionTracker:
+    spec: SessionSpec
+    _origin: int | None = None
+    # Down samples (unsorted): key, time, weight (samples represented), first time represented.
+    _dk: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _dt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _dw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _df: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Up samples: sorted packed (key, time) codes.
+    _ups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Emitted, not yet final: (key, start) -> (version, end, samples).
+    _emitted: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
+
+    def observe(self, keys: np.ndarray, times: np.ndarray, down: np.ndarray) -> None:
+        """Add accepted samples (any order)."""
+        if len(times) == 0:
+            return
+        if self._origin is None:
+            self._origin = int(times.min()) - (1 << (_TIME_BITS - 1))
+        down = down.astype(bool, copy=False)
+        if down.any():
+            self._dk = np.concatenate((self._dk, keys[down]))
+            dt = times[down]
+            self._dt = np.concatenate((self._dt, dt))
+            self._dw = np.concatenate((self._dw, np.ones(len(dt), dtype=np.int64)))
+            self._df = np.concatenate((self._df, dt))
+        up = ~down
+        if up.any():
+            new = np.sort(self._pack(keys[up], times[up]))
+            # Both runs are sorted: the stable sort (timsort) merges them in linear time.
+            self._ups = np.sort(np.concatenate((self._ups, new)), kind="stable")
+
+    def emit(self, watermark: int, horizon: int, force: bool = False) -> SessionRows:
+        """Rows to (re-)emit now; frees final sessions. `force` emits open sessions too (flush)."""
+        sessions = self._sessions()
+        gap = self.spec.gap_ms
+        rows: list[tuple[int, int, int, int, int]] = []
+        live: set[tuple[int, int]] = set()
+        final = sessions.last + gap < horizon
+        due = force | (sessions.close <= watermark)
+        for i in range(len(sessions.key)):
+            key = (int(sessions.key[i]), int(sessions.start[i]))
+            live.add(key)
+            end, samples = int(sessions.end[i]), int(sessions.samples[i])
+            seen = self._emitted.get(key)
+            if seen is None and not due[i]:
+                continue
+            if seen is None or seen[1:] != (end, samples):
+                version = 1 if seen is None else seen[0] + 1
+                rows.append((*key, end, samples, version))
+                self._emitted[key] = (version, end, samples)
+            if final[i]:
+                self._emitted.pop(key, None)
+        for key, (version, _end, samples) in list(self._emitted.items()):
+            if key in live:
+                continue
+            if samples:  # tombstone: this (key, start) no longer starts a session
+                rows.append((*key, key[1], 0, version + 1))
+                self._emitted[key] = (version + 1, key[1], 0)
+            if key[1] + gap < horizon:  # no accepted sample can make it a start again
+                del self._emitted[key]
+        self._prune(sessions, final, horizon)
+        return _rows(rows)
+
+    def clear(self) -> None:
+        self.__init__(self.spec)  # type: ignore[misc]
+
+    # ------------------------------------------------------------ internals
+
+    def _pack(self, keys: np.ndarray, times: np.ndarray) -> np.ndarray:
+        return (keys.astype(np.int64) << _TIME_BITS) | (times - (self._origin or 0))
+
+    def _sort_downs(self) -> None:
+        order = np.lexsort((self._dt, self._dk))
+        self._dk, self._dt, self._dw, self._df = (a[order] for a in (self._dk, self._dt, self._dw, self._df))
+
+    def _ups_before(self, keys: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Per (key, time): the number of up samples of any key ordered before it (searchsorted)."""
+        return np.searchsorted(self._ups, self._pack(keys, times), side="left")
+
+    def _sessions(self) -> _Sessions:
+        self._sort_downs()
+        k, t, gap = self._dk, self._dt, self.spec.gap_ms
+        n = len(k)
+        starts_new = np.ones(n, dtype=bool)
+        if n > 1:
+            before = self._ups_before(k, t)
+            same_key = k[1:] == k[:-1]
+            close = t[1:] - t[:-1] <= gap
+            no_up_between = before[1:] == before[:-1]  # no up in [t[i-1], t[i]) of this key
+            starts_new[1:] = ~(same_key & close & no_up_between)
+        first = np.flatnonzero(starts_new)
+        last = np.append(first[1:], n) - 1 if n else first
+        sk, start, tl = k[first], self._df[first], t[last]
+        samples = np.add.reduceat(self._dw, first) if n else np.zeros(0, dtype=np.int64)
+        # Closing up sample: the first up of the same key at or after the last down sample.
+        pos = self._ups_before(sk, tl)
+        has = pos < len(self._ups)
+        nxt = self._ups[np.minimum(pos, max(len(self._ups) - 1, 0))] if len(self._ups) else np.zeros(len(sk), np.int64)
+        up_key = nxt >> _TIME_BITS
+        up_time = (nxt & ((1 << _TIME_BITS) - 1)) + (self._origin or 0)
+        by_up = has & (up_key == sk) & (up_time - tl <= gap)
+        end = np.where(by_up, up_time, tl)
+        close_at = np.where(by_up, up_time, tl + gap)
+        return _Sessions(sk, start, tl, end, close_at, samples, first, last - first + 1)
+
+    def _prune(self, sessions: _Sessions, final: np.ndarray, horizon: int) -> None:
+        gap = self.spec.gap_ms
+        if len(self._ups):
+            times = (self._ups & ((1 << _TIME_BITS) - 1)) + (self._origin or 0)
+            self._ups = self._ups[times >= horizon - gap]
+        if not len(self._dk):
+            return
+        # Keep down samples of sessions that can still change; collapse each session's samples older
+        # than horizon - gap (no accepted sample can land among them any more) into one row that
+        # keeps the session's start, the last old time (for the gap test) and the sample count.
+        session_of = np.repeat(np.arange(len(sessions.key)), sessions.n_rows)
+        keep = ~final[session_of]
+        old = keep & (self._dt < horizon - gap)
+        if old.any():
+            is_last_old = old.copy()
+            is_last_old[:-1] &= ~(old[1:] & (session_of[1:] == session_of[:-1]))
+            weight = np.bincount(session_of[old], weights=self._dw[old], minlength=len(sessions.key))
+            rows = np.flatnonzero(is_last_old)
+            self._dw[rows] = weight[session_of[rows]].astype(np.int64)
+            self._df[rows] = sessions.start[session_of[rows]]
+            keep &= ~old | is_last_old
+        self._dk, self._dt, self._dw, self._df = (a[keep] for a in (self._dk, self._dt, self._dw, self._df))
+
+
+def _rows(rows: list[tuple[int, int, int, int, int]]) -> SessionRows:
+    if not rows:
+        return SessionRows.empty()
+    rows.sort()
+    arr = np.array(rows, dtype=np.int64)
+    return SessionRows(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4].astype(np.uint32))

@@ -1,0 +1,816 @@
+"""The vectorized event-time windowing engine: one generic engine, declarative specs per family.
+
+A `WindowSpec` declares, in a few lines, a family's key columns, its windows, its *inputs* (per-event
+numpy arrays derived from the Arrow batch: masks like `kind == "served"`, numbers like `wait_s` with
+NaN where absent) and its *aggregates* (output columns). `WindowEngine(spec)` runs it: a whole batch
+goes in as arrays, emitted windows come out as one Arrow table, and no Python code runs per event.
+
+Time model (all times int64 ms since the epoch, UTC)
+- M = the maximum event time accepted so far; watermark W = M - `delay_ms`.
+- Window [start, end) is *due* once W >= end: its rows are emitted with version 1.
+- After that it stays in state and keeps accepting events until W >= end + `lateness_ms`; such a
+  late-but-allowed event makes its (window, key) row change, and the row is re-emitted with
+  version + 1 (only the rows that changed). An idempotent sink keyed on (window, key) keeps the
+  highest version, so re-emission never double counts.
+- An event whose window has end + `lateness_ms` <= W (W taken *just before that event*, i.e. over
+  the events preceding it in input order) is late: it goes to the late side output (one row per
+  window it misses) and is counted per key; it is never silently dropped.
+- An event time beyond `now_ms + max_future_skew_ms` is rejected ("future_time") and does not move
+  the watermark; it is the only use of the wall clock.
+With `from_settings`, `delay_ms` = `lateness_ms` = `allowed_lateness_s`: out-of-order events up to the
+allowed lateness are absorbed before the first emission; older ones still update the window (with
+a version bump) for another allowed lateness of watermark progress; anything older is late.
+
+Determinism: acceptance is decided per event against the watermark of the events before it, and
+aggregates are accumulated in input order (`np.add.at` and friends apply updates in index order), so
+the set of accepted events and the final value of every window (sums bit for bit) depend only on
+the input order, not on how it is split into batches. Only *when* rows are emitted, hence how many
+versions a row goes through, depends on the batch boundaries.
+
+State: per open window a slot of dense per-key arrays (counts, sums, min, max) plus a sketch
+buffer; slots are reused once W passes end + lateness. Memory is O(open windows x keys); the
+`KeyTable` maps string keys to the dense codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from models.schema import FUTURE_TIME, MISSING_FIELD, Family
+from streams import sketch as sk
+from streams.keys import KeyTable
+from streams.sessions import SessionRows, SessionSpec, SessionTracker
+
+NO_TIME = -(1 << 62)  # "no event yet": far below any real time, far from int64 overflow
+END_OF_STREAM = 1 << 62  # max time after close_all(): every later event is late
+TS = pa.timestamp("ms", tz="UTC")
+_SMALL_SPAN = 64  # a batch touching at most this many consecutive windows maps them by a lookup table
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """Windows of `size_ms` starting every `step_ms` (tumbling when equal); size is a multiple of step."""
+
+    size_ms: int
+    step_ms: int
+
+    def __post_init__(self) -> None:
+        if self.step_ms <= 0 or self.size_ms <= 0 or self.size_ms % self.step_ms:
+            raise ValueError("window size must be a positive multiple of the step")
+
+    @property
+    def hops(self) -> int:
+        """How many windows contain each event."""
+        return self.size_ms // self.step_ms
+
+
+def tumbling(*, minutes: float = 0, seconds: float = 0, ms: int = 0) -> Windowing:
+    size = int(minutes * 60_000 + seconds * 1000 + ms)
+    return Windowing(size, size)
+
+
+def hopping(*, size_ms: int, step_ms: int) -> Windowing:
+    return Windowing(size_ms, step_ms)
+
+
+def _bools(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Is:
+    """Mask input: `column == value` (null -> False)."""
+
+    column: str
+    value: str
+    kind: Literal["mask"] = field(default="mask", init=False)
+
+    def __call__(self, table: pa.Table) -> np.ndarray:
+        return _bools(pc.equal(table.column(self.column), self.value))
+
+
+@dataclass(frozen=True)
+class Flag:
+    """Mask input: bool `column` equals `value` (null -> False), only where `when` holds."""
+
+    column: str
+    value: bool = True
+    when: Is | None = None
+    kind: Literal["mask"] = field(default="mask", init=False)
+
+    def __call__(self, table: pa.Table) -> np.ndarray:
+        col = table.column(self.column)
+        mask = _bools(col if self.value else pc.invert(col))
+        return mask & self.when(table) if self.when else mask
+
+
+@dataclass(frozen=True)
+class Number:
+    """Number input: float64 `column`, NaN where null or where `when` does not hold."""
+
+    column: str
+    when: Is | None = None
+    kind: Literal["number"] = field(default="number", init=False)
+
+    def __call__(self, table: pa.Table) -> np.ndarray:
+        col = pc.cast(table.column(self.column), pa.float64())
+        values = np.array(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+        if self.when:
+            values[~self.when(table)] = np.nan
+        return values
+
+
+@dataclass(frozen=True)
+class Derived:
+    """Number input computed by a function of the batch (NaN = absent)."""
+
+    name: str
+    fn: Callable[[pa.Table], np.ndarray]
+    kind: Literal["number"] = field(default="number", init=False)
+
+    def __call__(self, table: pa.Table) -> np.ndarray:
+        return np.asarray(self.fn(table), dtype=np.float64)
+
+
+Input = Is | Flag | Number | Derived
+
+
+@dataclass(frozen=True)
+class Count:
+    """uint32: events where mask input `where` is true / number input `where` is present; all if None."""
+
+    name: str
+    where: str | None = None
+
+
+@dataclass(frozen=True)
+class Sum:
+    """float64: sum of a number input (0 when absent)."""
+
+    name: str
+    of: str
+
+
+@dataclass(frozen=True)
+class Min:
+    """float64, null when the window has no value of `of`."""
+
+    name: str
+    of: str
+
+
+@dataclass(frozen=True)
+class Max:
+    name: str
+    of: str
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """float64 (null if no value): the q-quantile of `of` from its sketch (see streams.sketch)."""
+
+    name: str
+    of: str
+    q: float
+
+
+@dataclass(frozen=True)
+class SketchMap:
+    """map<int32, uint64>: the serialized sketch of `of`, mergeable with sumMap."""
+
+    name: str
+    of: str
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """float64 (null when den == 0): num / den over two other output columns (ratios, means)."""
+
+    name: str
+    num: str
+    den: str
+
+
+Agg = Count | Sum | Min | Max | Quantile | SketchMap | Ratio
+_AGG_TYPES: dict[type, pa.DataType] = {
+    Count: pa.uint32(), Sum: pa.float64(), Min: pa.float64(), Max: pa.float64(), Quantile: pa.float64(),
+    SketchMap: sk.SKETCH_TYPE, Ratio: pa.float64(),
+}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    family: Family
+    keys: tuple[str, ...]
+    windowing: Windowing
+    inputs: Mapping[str, Input]
+    aggs: tuple[Agg, ...]
+    sessions: SessionSpec | None = None
+
+    def __post_init__(self) -> None:
+        names = [a.name for a in self.aggs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.family.name}: duplicate output column")
+        for a in self.aggs:
+            if isinstance(a, Count) and a.where is not None and a.where not in self.inputs:
+                raise ValueError(f"{a.name}: unknown input {a.where!r}")
+            if isinstance(a, Sum | Min | Max | Quantile | SketchMap) and self._kind(a.of) != "number":
+                raise ValueError(f"{a.name}: {a.of!r} is not a number input")
+            if isinstance(a, Ratio) and not {a.num, a.den} <= set(names):
+                raise ValueError(f"{a.name}: ratio of unknown columns")
+        if self.sessions and self._kind(self.sessions.flag) != "mask":
+            raise ValueError("sessions need a mask input")
+
+    def _kind(self, name: str) -> str | None:
+        item = self.inputs.get(name)
+        return item.kind if item is not None else None
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    def window_schema(self) -> pa.Schema:
+        fields = [pa.field("window_start", TS, False), pa.field("window_end", TS, False)]
+        fields += [pa.field(k, pa.string(), False) for k in self.keys]
+        fields.append(pa.field("version", pa.uint32(), False))
+        nullable = (Min, Max, Quantile, Ratio)
+        fields += [pa.field(a.name, _AGG_TYPES[type(a)], isinstance(a, nullable)) for a in self.aggs]
+        return pa.schema(fields)
+
+    def session_schema(self) -> pa.Schema | None:
+        if self.sessions is None:
+            return None
+        return pa.schema([
+            pa.field(self.sessions.key or self.keys[0], pa.string(), False), pa.field("start", TS, False),
+            pa.field("end", TS, False), pa.field("duration_s", pa.float64(), False),
+            pa.field("samples", pa.uint32(), False), pa.field("version", pa.uint32(), False),
+        ])
+
+    def evaluate(self, table: pa.Table) -> dict[str, np.ndarray]:
+        """The per-event input arrays of a batch with the family's schema."""
+        return {name: fn(table) for name, fn in self.inputs.items()}
+
+
+LATE_SCHEMA = pa.schema([
+    pa.field("family", pa.string(), False), pa.field("key", pa.string(), False),
+    pa.field("event_id", pa.string()), pa.field("event_time", TS, False),
+    pa.field("window_start", TS, False),
+])
+
+
+@dataclass
+class Emitted:
+    """What one call produced. Tables are ready for `client.insert_arrow`."""
+
+    windows: pa.Table
+    sessions: pa.Table | None
+    late: pa.Table
+    rejected_rows: np.ndarray  # row indices into the input batch
+    rejected_reasons: list[str]  # one stable reason code (models.schema) per rejected row
+    events: int = 0  # rows in
+    accepted: int = 0  # rows that updated at least one window
+    late_rows: int = 0  # rows of `late` (one per event and window missed)
+    watermark_ms: int | None = None
+
+
+# ---------------------------------------------------------------- engine internals
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What state each input needs, derived once from the spec."""
+
+    masks: tuple[str, ...]  # mask inputs counted
+    numbers: tuple[str, ...]  # number inputs with count/sum/min/max state
+    sums: frozenset[str]
+    mins: frozenset[str]
+    maxs: frozenset[str]
+    sketches: tuple[str, ...]
+
+    @classmethod
+    def of(cls, spec: WindowSpec) -> _Plan:
+        def used(kind: type) -> set[str]:
+            return {a.of for a in spec.aggs if isinstance(a, kind)}  # type: ignore[attr-defined]
+
+        counted = {a.where for a in spec.aggs if isinstance(a, Count) and a.where}
+        masks = {n for n in counted if spec.inputs[n].kind == "mask"}
+        sketches = used(Quantile) | used(SketchMap)
+        numbers = (counted - masks) | used(Sum) | used(Min) | used(Max) | sketches
+        return cls(tuple(sorted(masks)), tuple(sorted(numbers)), frozenset(used(Sum)), frozenset(used(Min)),
+                   frozenset(used(Max)), tuple(sorted(sketches)))
+
+
+class _SketchBuffer:
+    """One window's sketch for one input, all keys: sorted unique codes key << 15 | bucket + 16384.
+
+    New values are appended raw (one code per value) and folded in by `compact` (one sort, one
+    pass) only when the raw part grows large or the window is emitted: the sort cost is paid once
+    per value, the memory stays bounded by distinct (key, bucket) pairs plus one raw chunk.
+    """
+
+    __slots__ = ("codes", "counts", "raw", "raw_n")
+
+    def __init__(self) -> None:
+        self.codes = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.raw: list[np.ndarray] = []
+        self.raw_n = 0
+
+    def add(self, codes: np.ndarray) -> None:
+        self.raw.append(codes)
+        self.raw_n += len(codes)
+        if self.raw_n > max(1 << 21, 2 * len(self.codes)):
+            self.compact()
+
+    def compact(self) -> None:
+        if not self.raw:
+            return
+        raw = np.concatenate(self.raw) if len(self.raw) > 1 else self.raw[0].copy()
+        raw.sort()
+        starts = _run_starts(raw)
+        codes = raw[starts]
+        counts = np.diff(np.append(starts, len(raw)))
+        if len(self.codes):
+            codes = np.concatenate((self.codes, codes))
+            counts = np.concatenate((self.counts, counts))
+            order = np.argsort(codes, kind="stable")  # two sorted runs: a linear merge
+            codes, counts = codes[order], counts[order]
+            starts = _run_starts(codes)
+            codes, counts = codes[starts], np.add.reduceat(counts, starts)
+        self.codes, self.counts = codes.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)
+        self.raw, self.raw_n = [], 0
+
+    def rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR (offsets, bucket index, counts) for the sorted key codes `keys`."""
+        self.compact()
+        lo = np.searchsorted(self.codes, keys << sk.INDEX_BITS)
+        hi = np.searchsorted(self.codes, (keys + 1) << sk.INDEX_BITS)
+        lengths = hi - lo
+        offsets = np.zeros(len(keys) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        take = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - lo, lengths)
+        index = (self.codes[take] & ((1 << sk.INDEX_BITS) - 1)) - sk.INDEX_OFFSET
+        return offsets, index, self.counts[take]
+
+
+def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
+    n = len(sorted_codes)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    flag = np.empty(n, dtype=bool)
+    flag[0] = True
+    np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=flag[1:])
+    return np.flatnonzero(flag)
+
+
+class _Slots:
+    """Dense per-(window slot, key) state arrays; a slot holds one open window."""
+
+    def __init__(self, plan: _Plan, n_slots: int = 4, n_keys: int = 1024) -> None:
+        self.plan = plan
+        self.fills: dict[str, float] = {"events": 0, "emitted": 0}
+        self.fills |= {f"count:{m}": 0 for m in (*plan.masks, *plan.numbers)}
+        self.fills |= {f"sum:{n}": 0.0 for n in plan.sums}
+        self.fills |= {f"min:{n}": np.inf for n in plan.mins}
+        self.fills |= {f"max:{n}": -np.inf for n in plan.maxs}
+        self.n_slots, self.n_keys = n_slots, n_keys
+        self.arrays = {name: self._new(name, n_slots, n_keys) for name in self.fills}
+        self.version = np.zeros((n_slots, n_keys), dtype=np.uint32)
+        self.window = np.full(n_slots, NO_TIME, dtype=np.int64)  # window index per slot
+        self.slot_of: dict[int, int] = {}
+        self.emitted_once = np.zeros(n_slots, dtype=bool)
+        self.touched = np.zeros(n_slots, dtype=bool)
+        self.sketches: dict[str, list[_SketchBuffer]] = {
+            n: [_SketchBuffer() for _ in range(n_slots)] for n in plan.sketches
+        }
+
+    def _new(self, name: str, n_slots: int, n_keys: int) -> np.ndarray:
+        dtype = np.int64 if name == "events" or name == "emitted" or name.startswith("count:") else np.float64
+        return np.full((n_slots, n_keys), self.fills[name], dtype=dtype)
+
+    def flat(self, name: str) -> np.ndarray:
+        return self.arrays[name].reshape(-1)
+
+    def ensure_keys(self, n_keys: int) -> None:
+        if n_keys <= self.n_keys:
+            return
+        grown = max(n_keys, 2 * self.n_keys)
+        for name, old in self.arrays.items():
+            new = self._new(name, self.n_slots, grown)
+            new[:, : self.n_keys] = old
+            self.arrays[name] = new
+        version = np.zeros((self.n_slots, grown), dtype=np.uint32)
+        version[:, : self.n_keys] = self.version
+        self.version, self.n_keys = version, grown
+
+    def slot(self, window: int) -> int:
+        slot = self.slot_of.get(window)
+        if slot is None:
+            free = np.flatnonzero(self.window == NO_TIME)
+            if not len(free):
+                self._grow_slots()
+                free = np.flatnonzero(self.window == NO_TIME)
+            slot = int(free[0])
+            self.window[slot] = window
+            self.slot_of[window] = slot
+        return slot
+
+    def _grow_slots(self) -> None:
+        grown = 2 * self.n_slots
+        for name, old in self.arrays.items():
+            new = self._new(name, grown, self.n_keys)
+            new[: self.n_slots] = old
+            self.arrays[name] = new
+        self.version = np.concatenate((self.version, np.zeros_like(self.version)))
+        self.window = np.concatenate((self.window, np.full(self.n_slots, NO_TIME, dtype=np.int64)))
+        self.emitted_once = np.concatenate((self.emitted_once, np.zeros(self.n_slots, dtype=bool)))
+        self.touched = np.concatenate((self.touched, np.zeros(self.n_slots, dtype=bool)))
+        for bufs in self.sketches.values():
+            bufs.extend(_SketchBuffer() for _ in range(self.n_slots))
+        self.n_slots = grown
+
+    def free(self, slot: int) -> None:
+        del self.slot_of[int(self.window[slot])]
+        self.window[slot] = NO_TIME
+        for name, arr in self.arrays.items():
+            arr[slot] = self.fills[name]
+        self.version[slot] = 0
+        self.emitted_once[slot] = self.touched[slot] = False
+        for bufs in self.sketches.values():
+            bufs[slot] = _SketchBuffer()
+
+    def open_slots(self) -> list[int]:
+        """Slots holding a window, oldest window first."""
+        return sorted(self.slot_of.values(), key=lambda s: int(self.window[s]))
+
+
+@dataclass
+class _Late:
+    rows: list[np.ndarray] = field(default_factory=list)  # positions in the (guarded) batch
+    window_start: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, window_start: np.ndarray | int) -> None:
+        self.rows.append(rows)
+        self.window_start.append(np.broadcast_to(np.asarray(window_start, dtype=np.int64), rows.shape))
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class WindowEngine:
+    """Windows one family's events; see the module docstring for the time model."""
+
+    def __init__(self, spec: WindowSpec, *, delay_ms: int = 120_000, lateness_ms: int = 120_000,
+                 max_future_skew_ms: int = 300_000, keys: KeyTable | None = None) -> None:
+        if delay_ms < 0 or lateness_ms < 0:
+            raise ValueError("delay and lateness must be >= 0")
+        self.spec = spec
+        self.delay_ms, self.lateness_ms, self.max_future_skew_ms = delay_ms, lateness_ms, max_future_skew_ms
+        self.keys = keys if keys is not None else KeyTable(spec.keys)
+        self._plan = _Plan.of(spec)
+        self._slots = _Slots(self._plan)
+        self._max_time = NO_TIME
+        self._late_counts = np.zeros(0, dtype=np.int64)
+        self._sessions = SessionTracker(spec.sessions) if spec.sessions else None
+
+    @classmethod
+    def from_settings(cls, spec: WindowSpec, settings: object) -> WindowEngine:
+        """Engine with the `IOC_*` event-time rules (`ioc.config.Settings`)."""
+        lateness = int(settings.allowed_lateness_s) * 1000  # type: ignore[attr-defined]
+        skew = int(settings.max_future_skew_s) * 1000  # type: ignore[attr-defined]
+        return cls(spec, delay_ms=lateness, lateness_ms=lateness, max_future_skew_ms=skew)
+
+    @property
+    def watermark_ms(self) -> int | None:
+        return None if self._max_time == NO_TIME else self._max_time - self.delay_ms
+
+    def late_counts(self) -> dict[str, int]:
+        """Late events (event x window rows) per key label since the engine started."""
+        hit = np.flatnonzero(self._late_counts)
+        labels = self.keys.labels(hit).to_pylist() if len(hit) else []
+        return dict(zip(labels, self._late_counts[hit].tolist(), strict=True))
+
+    def open_windows(self) -> int:
+        return len(self._slots.slot_of)
+
+    # ------------------------------------------------------------ public entry points
+
+    def ingest_table(self, table: pa.Table, now_ms: int) -> Emitted:
+        """One decoded, validated batch with the family's schema (Arrow) -> emitted windows."""
+        n_in = table.num_rows
+        kept = None  # rows of `table` passed on, when some have no event time
+        if table.column("event_time").null_count:
+            present = _bools(pc.is_valid(table.column("event_time")))
+            kept = np.flatnonzero(present)
+            table = table.filter(pa.array(present))
+        time_col = pc.cast(table.column("event_time"), pa.int64())
+        times = np.asarray(time_col.to_numpy(zero_copy_only=False), dtype=np.int64)
+        keys = self.keys.encode_table(table)
+        ids = table.column("event_id") if "event_id" in table.column_names else None
+        out = self.ingest(keys, times, self.spec.evaluate(table), now_ms, event_ids=ids)
+        if kept is not None:  # report positions in the caller's table, missing times first
+            missing = np.setdiff1d(np.arange(n_in), kept)
+            out.rejected_rows = np.concatenate((missing, kept[out.rejected_rows]))
+            out.rejected_reasons = [MISSING_FIELD] * len(missing) + out.rejected_reasons
+            out.events = n_in
+        return out
+
+    def ingest(self, keys: np.ndarray, event_times: np.ndarray, values: Mapping[str, np.ndarray], now_ms: int,
+               *, event_ids: pa.Array | pa.ChunkedArray | None = None) -> Emitted:
+        """A batch as arrays: key codes (from `self.keys`), event times (int64 ms), input arrays."""
+        keys = np.asarray(keys, dtype=np.intp)
+        times = np.asarray(event_times, dtype=np.int64)
+        n = len(times)
+        if len(keys) != n or any(len(v) != n for v in values.values()):
+            raise ValueError("keys, event_times and values must have the same length")
+        if missing := set(self.spec.inputs) - set(values):
+            raise ValueError(f"missing inputs: {sorted(missing)}")
+        values = {name: np.asarray(v, dtype=bool if self.spec.inputs[name].kind == "mask" else np.float64)
+                  for name, v in values.items() if name in self.spec.inputs}
+        if n and (keys.min() < 0 or keys.max() >= len(self.keys)):
+            raise ValueError("key codes must come from engine.keys")
+        self._slots.ensure_keys(len(self.keys))
+        if len(self._late_counts) < len(self.keys):
+            self._late_counts = np.concatenate(
+                (self._late_counts, np.zeros(len(self.keys) - len(self._late_counts), dtype=np.int64)))
+
+        rows = None  # positions in the caller's batch, when some rows were rejected
+        rejected = np.zeros(0, dtype=np.int64)
+        limit = now_ms + self.max_future_skew_ms
+        if n and int(times.max()) > limit:
+            future = times > limit
+            rejected = np.flatnonzero(future)
+            rows = np.flatnonzero(~future)
+            keys, times = keys[rows], times[rows]
+            values = {name: v[rows] for name, v in values.items()}
+
+        late = _Late()
+        accepted = self._ingest(keys, times, values, late)
+        if len(times):
+            self._max_time = max(self._max_time, int(times.max()))
+        out = self._emit(force=False)
+        out.late = self._late_table(late, keys, times, rows, event_ids)
+        out.rejected_rows = rejected
+        out.rejected_reasons = [FUTURE_TIME] * len(rejected)
+        out.events, out.accepted, out.late_rows = n, accepted, out.late.num_rows
+        return out
+
+    def flush(self) -> Emitted:
+        """Emit every open window's pending rows now (end of a replay, shutdown); state is kept."""
+        return self._emit(force=True)
+
+    def close_all(self) -> Emitted:
+        """Flush, free all state and end the stream: any later event is late."""
+        out = self._emit(force=True)
+        for slot in self._slots.open_slots():
+            self._slots.free(slot)
+        if self._sessions is not None:
+            self._sessions.clear()
+        self._max_time = END_OF_STREAM
+        return out
+
+    # ------------------------------------------------------------ ingest
+
+    def _ingest(self, keys: np.ndarray, times: np.ndarray, values: Mapping[str, np.ndarray], late: _Late) -> int:
+        """Accumulate accepted events into their windows; record late ones. Returns accepted rows."""
+        n = len(times)
+        if n == 0:
+            return 0
+        w = self.spec.windowing
+        step, size = w.step_ms, w.size_ms
+        t_min, t_max = int(times.min()), int(times.max())
+        first_w, last_w = t_min // step, t_max // step
+        newest = first_w if first_w == last_w else times // step  # newest window index of each event
+        # Late test: a window is closed for good once its end + lateness <= M_before - delay, where
+        # M_before is the max time of the events preceding the event. The oldest window of any
+        # event ends after (t // step + 1) * step, so if even that is past the bound, nothing is late.
+        bound = max(self._max_time, t_max) - self.delay_ms - self.lateness_ms
+        threshold = None
+        if (first_w + 1) * step <= bound:
+            before = np.maximum.accumulate(times)
+            before[1:] = before[:-1]
+            before[0] = NO_TIME
+            threshold = np.maximum(before, self._max_time) - self.delay_ms - self.lateness_ms
+
+        any_window = np.zeros(n, dtype=bool) if threshold is not None else None
+        for hop in range(w.hops):
+            window = newest - hop  # scalar or array
+            sel = None
+            if threshold is not None:
+                ok = window * step + size > threshold
+                lost = np.flatnonzero(~ok)
+                if len(lost):
+                    late.add(lost, (window if np.ndim(window) == 0 else window[lost]) * step)
+                    np.add.at(self._late_counts, keys[lost], 1)
+                    sel = np.flatnonzero(ok)
+                assert any_window is not None
+                any_window |= ok
+                if hop == 0 and self._sessions is not None:
+                    self._observe_sessions(keys, times, values, ok)
+            elif hop == 0 and self._sessions is not None:
+                self._observe_sessions(keys, times, values, None)
+            self._accumulate(keys, window, values, sel)
+        return n if any_window is None else int(any_window.sum())
+
+    def _observe_sessions(self, keys: np.ndarray, times: np.ndarray, values: Mapping[str, np.ndarray],
+                          ok: np.ndarray | None) -> None:
+        assert self._sessions is not None
+        flag = values[self._sessions.spec.flag]
+        if ok is None:
+            self._sessions.observe(keys, times, flag)
+        else:
+            self._sessions.observe(keys[ok], times[ok], flag[ok])
+
+    def _accumulate(self, keys: np.ndarray, window: np.ndarray | int, values: Mapping[str, np.ndarray],
+                    sel: np.ndarray | None) -> None:
+        """Add events (all, or the positions `sel`) to their window's slot."""
+        if sel is not None:
+            if not len(sel):
+                return
+            keys = keys[sel]
+            window = window if np.ndim(window) == 0 else window[sel]
+            values = {name: v[sel] for name, v in values.items()}
+        slots = self._slots
+        if np.ndim(window) == 0 or int(window.min()) == int(window.max()):
+            slot = slots.slot(int(window if np.ndim(window) == 0 else window[0]))
+            local, slot_ids = None, np.array([slot])
+            cells = keys + slot * slots.n_keys if slot else keys
+        else:
+            local, slot_ids = self._local_windows(window)
+            cells = slot_ids[local] * slots.n_keys + keys
+        slots.touched[slot_ids] = True
+        np.add.at(slots.flat("events"), cells, 1)
+        for name in self._plan.masks:
+            np.add.at(slots.flat(f"count:{name}"), cells[values[name]], 1)
+        for name in self._plan.numbers:
+            self._accumulate_number(name, values[name], cells, keys, local, slot_ids)
+
+    def _local_windows(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per event a local window number, and the slot of each local window."""
+        lo, hi = int(window.min()), int(window.max())
+        if hi - lo < _SMALL_SPAN:
+            rel = window - lo
+            present = np.flatnonzero(np.bincount(rel, minlength=hi - lo + 1))
+            lut = np.zeros(hi - lo + 1, dtype=np.intp)
+            lut[present] = np.arange(len(present))
+            local, wins = lut[rel], present + lo
+        else:
+            wins, local = np.unique(window, return_inverse=True)
+        slot_ids = np.array([self._slots.slot(int(x)) for x in wins], dtype=np.intp)
+        return local.reshape(-1), slot_ids
+
+    def _accumulate_number(self, name: str, v: np.ndarray, cells: np.ndarray, keys: np.ndarray,
+                           local: np.ndarray | None, slot_ids: np.ndarray) -> None:
+        slots, plan = self._slots, self._plan
+        if not np.isfinite(v.sum()):  # NaN marks an absent value: skip those (rare: costs a mask)
+            present = ~np.isnan(v)
+            v, cells, keys = v[present], cells[present], keys[present]
+            local = local[present] if local is not None else None
+        np.add.at(slots.flat(f"count:{name}"), cells, 1)
+        if name in plan.sums:
+            np.add.at(slots.flat(f"sum:{name}"), cells, v)
+        if name in plan.mins:
+            np.minimum.at(slots.flat(f"min:{name}"), cells, v)
+        if name in plan.maxs:
+            np.maximum.at(slots.flat(f"max:{name}"), cells, v)
+        if name in slots.sketches:
+            codes = self._sketch_codes(keys, v)
+            bufs = slots.sketches[name]
+            if local is None:
+                bufs[slot_ids[0]].add(codes)
+            else:
+                for i, slot in enumerate(slot_ids):
+                    bufs[slot].add(codes[local == i])
+
+    def _sketch_codes(self, keys: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """key << 15 | (bucket + 16384): int32 while keys fit in 16 bits (sorts twice as fast)."""
+        index = sk.bucket_index(v)
+        if self._slots.n_keys <= 1 << (31 - sk.INDEX_BITS):
+            return (keys.astype(np.int32) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
+        return (keys.astype(np.int64) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
+
+    # ------------------------------------------------------------ emission
+
+    def _horizon(self) -> int:
+        """Every event accepted from now on has time >= this (its newest window is still open)."""
+        w = self.spec.windowing
+        bound = self._max_time - self.delay_ms - self.lateness_ms - w.size_ms
+        return (bound // w.step_ms + 1) * w.step_ms
+
+    def _emit(self, force: bool) -> Emitted:
+        slots, w = self._slots, self.spec.windowing
+        watermark = self._max_time - self.delay_ms
+        tables = []
+        for slot in slots.open_slots():
+            start = int(slots.window[slot]) * w.step_ms
+            end = start + w.size_ms
+            if (force or end <= watermark) and (slots.touched[slot] or not slots.emitted_once[slot]):
+                events = slots.arrays["events"][slot]
+                changed = np.flatnonzero(events != slots.arrays["emitted"][slot])
+                if len(changed):
+                    slots.version[slot, changed] += 1
+                    slots.arrays["emitted"][slot, changed] = events[changed]
+                    tables.append(self._window_table(slot, start, end, changed))
+                slots.emitted_once[slot], slots.touched[slot] = True, False
+            if end + self.lateness_ms <= watermark:
+                slots.free(slot)
+        windows = pa.concat_tables(tables) if tables else self.spec.window_schema().empty_table()
+        sessions = self._session_table(force) if self._sessions is not None else None
+        return Emitted(windows=windows, sessions=sessions, late=LATE_SCHEMA.empty_table(),
+                       rejected_rows=np.zeros(0, dtype=np.int64), rejected_reasons=[],
+                       watermark_ms=self.watermark_ms)
+
+    def _window_table(self, slot: int, start: int, end: int, rows: np.ndarray) -> pa.Table:
+        slots = self._slots
+        n = len(rows)
+        cols: dict[str, pa.Array | np.ndarray] = {
+            "window_start": pa.array(np.full(n, start, dtype=np.int64), TS),
+            "window_end": pa.array(np.full(n, end, dtype=np.int64), TS),
+        }
+        cols |= dict(zip(self.spec.keys, self.keys.decode(rows), strict=True))
+        cols["version"] = pa.array(slots.version[slot, rows])
+        numeric: dict[str, np.ndarray] = {}
+        sketch_rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+        def sketch_of(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            if name not in sketch_rows:
+                sketch_rows[name] = slots.sketches[name][slot].rows(rows.astype(np.int64))
+            return sketch_rows[name]
+
+        for a in self.spec.aggs:
+            if isinstance(a, Count):
+                stat = "events" if a.where is None else f"count:{a.where}"
+                numeric[a.name] = slots.arrays[stat][slot, rows]
+                cols[a.name] = pa.array(numeric[a.name].astype(np.uint32))
+            elif isinstance(a, Sum):
+                numeric[a.name] = slots.arrays[f"sum:{a.of}"][slot, rows]
+                cols[a.name] = pa.array(numeric[a.name])
+            elif isinstance(a, Min | Max):
+                stat = ("min:" if isinstance(a, Min) else "max:") + a.of
+                empty = slots.arrays[f"count:{a.of}"][slot, rows] == 0
+                cols[a.name] = pa.array(slots.arrays[stat][slot, rows], mask=empty)
+            elif isinstance(a, Quantile):
+                q = sk.grouped_quantiles(*sketch_of(a.of), [a.q])[:, 0]
+                cols[a.name] = pa.array(q, mask=np.isnan(q))
+            elif isinstance(a, SketchMap):
+                cols[a.name] = sk.to_arrow(*sketch_of(a.of))
+            elif isinstance(a, Ratio):
+                num, den = numeric[a.num].astype(np.float64), numeric[a.den].astype(np.float64)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cols[a.name] = pa.array(num / den, mask=den == 0)
+        return pa.Table.from_pydict(cols, schema=self.spec.window_schema())
+
+    def _session_table(self, force: bool) -> pa.Table:
+        assert self._sessions is not None and self.spec.sessions is not None
+        rows = (self._sessions.emit(self._max_time - self.delay_ms, self._horizon(), force)
+                if self._max_time != NO_TIME else SessionRows.empty())
+        schema = self.spec.session_schema()
+        assert schema is not None
+        return pa.Table.from_arrays([
+            self.keys.decode(rows.keys)[0] if len(rows) else pa.array([], pa.string()),
+            pa.array(rows.start, TS), pa.array(rows.end, TS),
+            pa.array((rows.end - rows.start) / 1000.0), pa.array(rows.samples.astype(np.uint32)),
+            pa.array(rows.version.astype(np.uint32)),
+        ], schema=schema)
+
+    def _late_table(self, late: _Late, keys: np.ndarray, times: np.ndarray, rows: np.ndarray | None,
+                    event_ids: pa.Array | pa.ChunkedArray | None) -> pa.Table:
+        if not late.rows:
+            return LATE_SCHEMA.empty_table()
+        pos = np.concatenate(late.rows)
+        starts = np.concatenate(late.window_start)
+        order = np.lexsort((starts, pos))  # input order, then window
+        pos, starts = pos[order], starts[order]
+        if event_ids is not None:
+            original = pos if rows is None else rows[pos]
+            ids = event_ids.take(pa.array(original))
+            ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        else:
+            ids = pa.nulls(len(pos), pa.string())
+        return pa.Table.from_arrays([
+            pa.array(np.full(len(pos), self.spec.name, dtype=object), pa.string()),
+            self.keys.labels(keys[pos]), ids, pa.array(times[pos], TS), pa.array(starts, TS),
+        ], schema=LATE_SCHEMA)
+
+
+def make_engine(spec: WindowSpec, settings: object | None = None, **overrides: int) -> WindowEngine:
+    """Engine for `spec` from `Settings` (or the defaults), with keyword overrides (tests)."""
+    if settings is not None and not overrides:
+        return WindowEngine.from_settings(spec, settings)
+    return WindowEngine(spec, **overrides)
+
+
+__all__: Sequence[str] = (
+    "LATE_SCHEMA", "Count", "Derived", "Emitted", "Flag", "Is", "Max", "Min", "Number", "Quantile", "Ratio",
+    "SessionSpec", "SketchMap", "Sum", "WindowEngine", "WindowSpec", "Windowing", "hopping", "make_engine",
+    "tumbling",
+)
