@@ -26,7 +26,7 @@ from simulators.arrivals import Arrivals, Grid, in_person_shape, online_shape, p
 from simulators.clock import MS_MIN
 from simulators.frame import EventTable
 from simulators.scenario import PortalOutage
-from simulators.world import World
+from simulators.world import Span, World
 
 BIN_MS = 5 * MS_MIN
 MIN_PROCESSING_MIN = 30.0  # office minutes: nobody decides a dossier faster than this
@@ -43,9 +43,9 @@ class Dossiers:
     agency: np.ndarray  # row of dim_agencies
 
 
-def events(world: World) -> EventTable:
+def events(world: World, span: Span) -> EventTable:
     rng = world.rng("filings")
-    grid = Grid.build(world.calendar, _backlog_start(world), world.t1_ms, BIN_MS)
+    grid = Grid.build(world.calendar, _backlog_start(world, span), span.t1_ms, BIN_MS)
     arrivals = poisson_arrivals(rng, _arrival_rate(world, grid), grid)
     dossiers = _dossiers(world, rng, arrivals)
     table = world.table(FILINGS, vocab={"agency_code": world.column("dim_agencies", "agency_code"),
@@ -55,11 +55,11 @@ def events(world: World) -> EventTable:
     return table
 
 
-def _backlog_start(world: World) -> int:
+def _backlog_start(world: World, span: Span) -> int:
     """Far enough back that every dossier still open at the start of the run is generated."""
     spec = world.scenario.filings
     longest = int(pc.max(world.reference.procedures.column("processing_days")).as_py())
-    day, _ = world.local_days(world.t0_ms, world.t1_ms)
+    day, _ = world.local_days(span.t0_ms, span.t1_ms)
     back = longest + spec.max_lateness_days + 3  # working days, plus slack for the result delay
     first = np.busday_offset(np.datetime64(day, "D"), -back, roll="backward",
                              weekmask=world.scenario.office_hours.weekmask, holidays=world.calendar.holidays)

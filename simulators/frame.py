@@ -74,15 +74,16 @@ class EventTable:
             cols[name] = np.broadcast_to(np.asarray(values), (size,))
         self.blocks.append(_Block(size, cols))
 
-    def build(self, t0_ms: int, t1_ms: int) -> pa.Table:
-        """Events with t0 <= event_time < t1, sorted by event time, as `family.schema`."""
+    def build(self, t0_ms: int, t1_ms: int, first_number: int = 0) -> pa.Table:
+        """Events with t0 <= event_time < t1, sorted by event time, as `family.schema`; event ids
+        count from `first_number` (a run built in time slices continues the numbering)."""
         times = np.concatenate([b.columns["event_time"] for b in self.blocks]) if self.blocks else np.zeros(0, np.int64)
         keep = np.flatnonzero((times >= t0_ms) & (times < t1_ms))
         rows = keep[np.argsort(times[keep], kind="stable")]
         arrays = []
         for f in self.family.fields:
             if f.name == "event_id":
-                arrays.append(hex_ids(self.id_prefix, np.arange(len(rows)), 10))
+                arrays.append(hex_ids(self.id_prefix, first_number + np.arange(len(rows)), 10))
                 continue
             values, valid = self._column(f.name, f.kind)
             arrays.append(self._to_arrow(f.name, f.kind, values[rows], valid[rows]))

@@ -26,14 +26,24 @@ from simulators import filings, network, service_center
 from simulators.frame import EventTable
 from simulators.kpi import RATE_LABELS, realised_rates
 from simulators.scenario import Scenario, load_scenario
-from simulators.world import World
+from simulators.world import Span, World
 
-MAX_HOURS = 14 * 24  # the network matrix of a run lives in memory: ~1M samples (~100 MB) a day
+MAX_HOURS = 7 * 24  # a run's tables live in memory: ~100 MB a day at the default telemetry interval
 MANIFEST = "manifest.json"
-GENERATORS: dict[str, Callable[[World], EventTable]] = {
-    "service_center": service_center.events,
-    "filings": filings.events,
-    "network": network.events,
+
+
+@dataclass(frozen=True)
+class FamilyGenerator:
+    make: Callable[[World, Span], EventTable]
+    # Families without state across days are built a day at a time: the intermediate matrices of
+    # a whole week of telemetry would need a few GB. Queues and dossiers span the whole run.
+    slice_hours: float | None = None
+
+
+GENERATORS: dict[str, FamilyGenerator] = {
+    "service_center": FamilyGenerator(service_center.events),
+    "filings": FamilyGenerator(filings.events),
+    "network": FamilyGenerator(network.events, slice_hours=24),
 }
 
 
@@ -81,10 +91,18 @@ def generate(scenario: Scenario | str | Path, start: date, hours: float, seed: i
     world = World.create(load_scenario(scenario), start, float(hours), seed)
     tables = {}
     for name in (n for n in GENERATORS if n in chosen):
-        tables[name] = GENERATORS[name](world).build(world.t0_ms, world.t1_ms)
+        tables[name] = _build_family(world, GENERATORS[name])
         if on_family:
             on_family(name)
     return tables
+
+
+def _build_family(world: World, generator: FamilyGenerator) -> pa.Table:
+    slices: list[pa.Table] = []
+    for span in world.spans(generator.slice_hours):
+        events = generator.make(world, span)
+        slices.append(events.build(span.t0_ms, span.t1_ms, first_number=sum(t.num_rows for t in slices)))
+    return pa.concat_tables(slices)
 
 
 def simulate_to_dir(scenario: str | Path | Scenario, start: date, hours: float, seed: int, out: Path,

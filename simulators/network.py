@@ -17,38 +17,43 @@ from simulators.arrivals import Grid
 from simulators.clock import MS_MIN
 from simulators.frame import EventTable
 from simulators.scenario import DegradedLink, NodeOutage
-from simulators.world import World
+from simulators.world import Span, World
 
 SMOOTH_MIN = 45  # traffic ramps over ~45 minutes, not in steps at 07:30 sharp
 TX_SHARE = {"core": 0.9, "access": 0.35}  # access links mostly download; core links are symmetric
 CORE_UTILISATION = 0.5  # core links are provisioned with headroom
 
 
-def events(world: World) -> EventTable:
+def events(world: World, span: Span) -> EventTable:
     spec = world.scenario.network
     nodes = world.reference.nodes
     node_ids = nodes.column("node_id").to_pylist()
     role = np.array(nodes.column("role").to_pylist())
     capacity = nodes.column("capacity_bps").to_numpy()
-    rng = world.rng("network")
-
+    # Per-node traits come from one stream shared by every slice of the run, per-sample noise from
+    # the slice's own stream: slicing the run changes neither.
+    traits = world.rng("network")
     interval_ms = round(spec.interval_s * 1000)
-    samples = -(-(world.t1_ms - world.t0_ms) // interval_ms)
-    phase = rng.integers(0, interval_ms, len(node_ids))  # pollers are not synchronised
-    times = world.t0_ms + phase[:, None] + np.arange(samples)[None, :] * interval_ms
-    shape = (len(node_ids), samples)
-
+    phase = traits.integers(0, interval_ms, len(node_ids))  # pollers are not synchronised
     # Some links run hotter than others, but none is planned to be saturated all day.
-    scale = np.minimum(rng.lognormal(0.0, 0.3, len(node_ids)), 0.8 / max(spec.busy_utilisation, 1e-9))
+    scale = np.minimum(traits.lognormal(0.0, 0.3, len(node_ids)), 0.8 / max(spec.busy_utilisation, 1e-9))
     scale *= np.where(role == "core", CORE_UTILISATION, 1.0)
-    busy = _traffic(world)[np.minimum((times - world.t0_ms) // MS_MIN, _minutes(world) - 1)]
+    base = _base_latency(world, role, traits)
+    rng = world.rng(f"network/{span.index}")
+
+    # Sample k of a node is at run start + phase + k * interval; take those that may fall in the span.
+    first = (span.t0_ms - world.t0_ms) // interval_ms - 1
+    k = np.arange(first, (span.t1_ms - world.t0_ms) // interval_ms + 1)
+    times = world.t0_ms + phase[:, None] + k[None, :] * interval_ms
+    shape = times.shape
+
+    busy = _traffic(world, span)[np.clip((times - span.t0_ms) // MS_MIN + SMOOTH_MIN, 0, None)]
     level = spec.night_utilisation + (spec.busy_utilisation - spec.night_utilisation) * busy
     util = np.clip(level * scale[:, None] * rng.lognormal(0.0, 0.15, shape), 0.0, 0.97)
 
     rx = util * capacity[:, None]
     tx = np.minimum(rx * np.array([TX_SHARE[r] for r in role])[:, None] * rng.lognormal(0.0, 0.1, shape),
                     capacity[:, None])
-    base = _base_latency(world, role, rng)
     latency = base[:, None] * (1.0 + 0.5 * util / (1.0 - util)) * rng.gamma(8.0, 1 / 8.0, shape)
     jitter = latency * 0.1 * rng.exponential(1.0, shape)
     loss = spec.base_loss_pct * rng.exponential(1.0, shape) + 20.0 * np.maximum(util - 0.85, 0.0) ** 2
@@ -68,25 +73,23 @@ def events(world: World) -> EventTable:
         loss[row, hit] = 100.0
 
     table = world.table(NETWORK, vocab={"node_id": node_ids})
-    table.add(times.ravel(), node_id=np.repeat(np.arange(len(node_ids)), samples),
+    table.add(times.ravel(), node_id=np.repeat(np.arange(len(node_ids)), shape[1]),
               latency_ms=np.round(latency, 3).ravel(), jitter_ms=np.round(jitter, 3).ravel(),
               loss_pct=np.round(np.minimum(loss, 100.0), 4).ravel(), rx_bps=np.round(rx).ravel(),
-              tx_bps=np.round(tx).ravel(), capacity_bps=np.repeat(capacity, samples), link_up=link_up.ravel())
+              tx_bps=np.round(tx).ravel(), capacity_bps=np.repeat(capacity, shape[1]), link_up=link_up.ravel())
     return table
 
 
-def _minutes(world: World) -> int:
-    return -(-(world.t1_ms - world.t0_ms) // MS_MIN)
-
-
-def _traffic(world: World) -> np.ndarray:
-    """Relative busyness per minute of the run, 0 (night) .. 1 (office hours), smoothed."""
-    lt = Grid.build(world.calendar, world.t0_ms, world.t0_ms + _minutes(world) * MS_MIN, MS_MIN).local
+def _traffic(world: World, span: Span) -> np.ndarray:
+    """Relative busyness per minute, 0 (night) .. 1 (office hours), smoothed; index 0 is the minute
+    SMOOTH_MIN before the span (the margin keeps slices of a run seamless)."""
+    margin = SMOOTH_MIN * MS_MIN
+    lt = Grid.build(world.calendar, span.t0_ms - 2 * margin, span.t1_ms + 2 * margin + MS_MIN, MS_MIN).local
     daytime = (lt.minute >= 6 * 60) & (lt.minute < 21 * 60)
     level = np.where(lt.working, np.where(lt.in_office, 1.0, np.where(daytime, 0.35, 0.0)),
                      np.where(daytime, 0.15, 0.0))
-    padded = np.pad(level, SMOOTH_MIN, mode="edge")
-    return np.convolve(padded, np.ones(SMOOTH_MIN) / SMOOTH_MIN, mode="same")[SMOOTH_MIN:-SMOOTH_MIN]
+    smooth = np.convolve(level, np.ones(SMOOTH_MIN) / SMOOTH_MIN, mode="same")
+    return smooth[SMOOTH_MIN:]
 
 
 def _base_latency(world: World, role: np.ndarray, rng: np.random.Generator) -> np.ndarray:

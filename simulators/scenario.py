@@ -275,7 +275,10 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    return _merge(_read(scenario_path(parent), (*seen, path.resolve())), data)
+    merged = _merge(_read(scenario_path(parent), (*seen, path.resolve())), data)
+    if "name" not in data:
+        merged.pop("name", None)  # a scenario is named by its own file, not by its parent
+    return merged
 
 
 def load_scenario(name_or_path: str | Path | Scenario) -> Scenario:

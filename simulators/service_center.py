@@ -17,19 +17,19 @@ from simulators.arrivals import Arrivals, Grid, in_person_shape, per_bin_rate, p
 from simulators.clock import MS_MIN
 from simulators.frame import EventTable
 from simulators.scenario import QueueSurge
-from simulators.world import World
+from simulators.world import Span, World
 
 WALK_UP_MS = 20_000  # mean time from being called to sitting at the counter
 RATING_CUTS = (0.02, 0.07, 0.35)  # P(rating 1..4) = 2%, 5%, 28%, 65% when nobody had to wait
 
 
-def events(world: World) -> EventTable:
+def events(world: World, span: Span) -> EventTable:
     spec = world.scenario.service_center
     centers = world.reference.centers
     province = np.array(centers.column("level").to_pylist()) == "province"
     counters = centers.column("counters").to_numpy().astype(np.int64)
     service_min = np.where(province, spec.province_service_min, spec.commune_service_min)
-    grid = Grid.build(world.calendar, world.t0_ms, world.t1_ms, MS_MIN)
+    grid = Grid.build(world.calendar, span.t0_ms, span.t1_ms, MS_MIN)
     rng = world.rng("service_center")
 
     tickets = poisson_arrivals(rng, _arrival_rate(world, grid, province), grid)
@@ -40,13 +40,13 @@ def events(world: World) -> EventTable:
     # Called only if the counter comes before the patience runs out, and while counters are open:
     # whoever is still in line at closing goes home. Still in line when the run ends means waited
     # longer than the patience by then, so that is an abandonment too (if it falls in the run).
-    call_bin = np.clip((np.nan_to_num(reached, posinf=0) - world.t0_ms) // MS_MIN, 0, len(grid) - 1).astype(np.int64)
+    call_bin = np.clip((np.nan_to_num(reached, posinf=0) - span.t0_ms) // MS_MIN, 0, len(grid) - 1).astype(np.int64)
     called = (reached - tickets.time_ms < patience) & (capacity[tickets.stream, call_bin] > 0)
 
     table = world.table(SERVICE_CENTER, vocab={"center_id": centers.column("center_id").to_pylist()},
                         ids={"ticket_id": (f"T-{world.scope}-", 7)})
     _ticket_events(table, rng, tickets, called, reached, patience, counters, service_min)
-    _counter_events(table, rng, world, counters)
+    _counter_events(table, rng, world, span, counters)
     return table
 
 
@@ -125,7 +125,8 @@ def _call_times(tickets: Arrivals, capacity: np.ndarray, grid: Grid, patience_mi
         ok = n < len(segment)
         n = np.minimum(n, len(segment) - 1)
         prev = np.where(n > 0, segment[np.maximum(n - 1, 0)], 0.0)
-        frac = np.clip((target[rows] - prev) / np.maximum(segment[n] - prev, 1e-300), 0.0, 1.0)
+        step = segment[n] - prev
+        frac = np.divide(target[rows] - prev, step, out=np.zeros(len(rows)), where=step > 0).clip(0.0, 1.0)
         out[rows] = np.where(ok, grid.start_ms[first + n] + frac * grid.bin_ms, np.inf)
     return out
 
@@ -157,9 +158,10 @@ def _ticket_events(table: EventTable, rng: np.random.Generator, tickets: Arrival
               counter_id=counter, service_s=service_s, rating=rating)
 
 
-def _counter_events(table: EventTable, rng: np.random.Generator, world: World, counters: np.ndarray) -> None:
+def _counter_events(table: EventTable, rng: np.random.Generator, world: World, span: Span,
+                    counters: np.ndarray) -> None:
     """Each counter opens at the start of every session and closes after its end (and overtime)."""
-    first, last = world.local_days(world.t0_ms, world.t1_ms)
+    first, last = world.local_days(span.t0_ms, span.t1_ms)
     starts, ends = world.calendar.session_bounds_ms(world.calendar.working_days(first, last))
     center = np.repeat(np.arange(len(counters)), counters)
     counter_id = np.concatenate([np.arange(1, n + 1) for n in counters])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cached_property
@@ -28,6 +29,15 @@ def reference_for(province: str) -> Reference:
     if spec is None:
         raise ScenarioError(f"unknown province {province!r}; known: {', '.join(PROVINCES)}")
     return build_reference(spec)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A slice [t0, t1) of the run that one generator call fills; `index` numbers the slices."""
+
+    t0_ms: int
+    t1_ms: int
+    index: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,21 @@ class World:
         text = f"{self.scenario.name}|{self.seed}|{self.start.isoformat()}|{self.hours!r}"
         return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
 
+    def spans(self, slice_hours: float | None = None) -> list[Span]:
+        """The run as one span, or cut every `slice_hours` from its start."""
+        if slice_hours is None:
+            return [Span(self.t0_ms, self.t1_ms)]
+        step = round(slice_hours * 3_600_000)
+        starts = range(self.t0_ms, self.t1_ms, step)
+        return [Span(a, min(a + step, self.t1_ms), i) for i, a in enumerate(starts)]
+
     def rng(self, stream: str) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(stream.encode())])
 
-    def table(self, family: Family, **kwargs: object) -> EventTable:
-        return EventTable(family, f"{family.name[0].upper()}-{self.scope}-", **kwargs)  # type: ignore[arg-type]
+    def table(self, family: Family, vocab: Mapping[str, Sequence[str]] | None = None,
+              ids: Mapping[str, tuple[str, int]] | None = None) -> EventTable:
+        """An empty event table whose event ids read `<F>-<scope>-<n>` (F: the family's initial)."""
+        return EventTable(family, f"{family.name[0].upper()}-{self.scope}-", vocab or {}, ids or {})
 
     def incident_window(self, incident: Incident) -> tuple[int, int]:
         """UTC ms [start, end) of an incident (its start is local time on day `day`)."""
