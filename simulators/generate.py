@@ -115,17 +115,19 @@ def simulate_to_dir(scenario: str | Path | Scenario, start: date, hours: float, 
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
-        task = bar.add_task(f"simulating {spec.name}", total=2 * len(GENERATORS))
+        steps = [f"generating {n}" for n in GENERATORS] + [f"writing {FAMILIES[n].topic}" for n in GENERATORS]
+        task = bar.add_task(steps[0], total=len(steps))
 
-        def step(name: str) -> None:
-            bar.update(task, advance=1, description=f"generated {name}")
+        def step(_: str = "") -> None:  # the bar names the step under way, not the one just done
+            done = int(bar.tasks[task].completed) + 1
+            bar.update(task, completed=done, description=steps[done] if done < len(steps) else "done")
 
         tables = generate(spec, start, hours, seed, on_family=step)
         files: dict[str, Path] = {}
         for name, table in tables.items():
             topic = FAMILIES[name].topic
             files[topic] = _write_parquet(table, out / f"{topic}.parquet")
-            bar.update(task, advance=1, description=f"wrote {topic}")
+            step()
 
     summary = SimulationSummary(
         scenario=spec.name, seed=seed, start=start, hours=float(hours), out=out, files=files,
