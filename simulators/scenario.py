@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
@@ -196,6 +196,7 @@ class PortalOutage(Incident):
         _check_rate("incident portal_outage: shift_to_in_person", self.shift_to_in_person)
 
 
+IncidentT = TypeVar("IncidentT", bound=Incident)
 INCIDENT_KINDS: dict[str, type[Incident]] = {c.kind: c for c in (NodeOutage, DegradedLink, QueueSurge, PortalOutage)}
 
 
@@ -221,7 +222,7 @@ class Scenario:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def incidents_of(self, kind: type[Incident]) -> list[Any]:
+    def incidents_of(self, kind: type[IncidentT]) -> list[IncidentT]:
         return [i for i in self.incidents if isinstance(i, kind)]
 
     def check(self) -> None:
