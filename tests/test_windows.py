@@ -1,0 +1,461 @@
+"""The windowing engine against a plain-Python reference written here, event by event.
+
+Reference semantics (the engine's contract, see streams/windows.py):
+- M = max time of the events *before* this one; an event misses window w (late side output) when
+  end(w) + lateness <= M - delay, otherwise it updates w (sums in input order);
+- at the end of the stream every window holding an event is emitted.
+The engine is fed the same events in random batch splits; the latest version of each (window, key)
+row must equal the reference exactly (counts, sums, min, max), quantiles within the sketch's error
+of the exact "lower"-rank quantile x[floor(q * (n - 1))].
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from models.events import NETWORK
+from models.schema import FUTURE_TIME
+from streams import sketch as sk
+from streams.sessions import SessionSpec
+from streams.windows import (
+    Count,
+    Flag,
+    Max,
+    Min,
+    Number,
+    Quantile,
+    Ratio,
+    SketchMap,
+    Sum,
+    WindowEngine,
+    Windowing,
+    WindowSpec,
+)
+
+QS = (0.5, 0.9, 0.99)
+NOW = 1 << 50  # wall clock far ahead: the future guard stays out of the way unless tested
+KEYS = ("k0", "k1", "k2")
+
+
+def make_spec(windowing: Windowing, gap_ms: int | None = None) -> WindowSpec:
+    return WindowSpec(
+        family=NETWORK,
+        keys=("node_id",),
+        windowing=windowing,
+        inputs={"v": Number("latency_ms"), "m": Flag("link_up"), "down": Flag("link_up", False)},
+        aggs=(
+            Count("n"), Count("m_count", "m"), Count("v_count", "v"), Sum("v_sum", "v"), Min("v_min", "v"),
+            Max("v_max", "v"), *(Quantile(f"v_p{int(q * 100)}", "v", q) for q in QS), SketchMap("v_sketch", "v"),
+            Ratio("m_ratio", "m_count", "n"),
+        ),
+        sessions=SessionSpec(flag="down", gap_ms=gap_ms) if gap_ms is not None else None,
+    )
+
+
+@dataclass
+class Event:
+    key: int
+    time: int
+    value: float  # NaN: absent
+    flag: bool
+    id: str = ""
+
+
+# ---------------------------------------------------------------- the reference
+
+
+@dataclass
+class Acc:
+    n: int = 0
+    m: int = 0
+    values: list[float] = field(default_factory=list)
+    total: float = 0.0
+
+    def add(self, e: Event) -> None:
+        self.n += 1
+        self.m += e.flag
+        if not math.isnan(e.value):
+            self.values.append(e.value)
+            self.total += e.value
+
+
+def reference(events: list[Event], w: Windowing, delay: int, lateness: int):
+    """(windows {(start, key): Acc}, late [(event id, window start)], accepted events for sessions)."""
+    windows: dict[tuple[int, int], Acc] = defaultdict(Acc)
+    late: list[tuple[str, int]] = []
+    newest_ok: list[Event] = []
+    m = None
+    for e in events:
+        bound = -math.inf if m is None else m - delay - lateness
+        for hop in range(w.size_ms // w.step_ms):
+            start = (e.time // w.step_ms - hop) * w.step_ms
+            if start + w.size_ms <= bound:
+                late.append((e.id, start))
+            else:
+                windows[(start, e.key)].add(e)
+                if hop == 0:
+                    newest_ok.append(e)
+        m = e.time if m is None else max(m, e.time)
+    return dict(windows), late, newest_ok
+
+
+def exact_quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[math.floor(q * (len(ordered) - 1) + sk.RANK_EPSILON)]
+
+
+# ---------------------------------------------------------------- driving the engine
+
+
+def table_rows(table: pa.Table) -> list[dict]:
+    for i, f in enumerate(table.schema):
+        if pa.types.is_timestamp(f.type):
+            table = table.set_column(i, f.name, pc.cast(table.column(i), pa.int64()))
+    return table.to_pylist()
+
+
+@dataclass
+class Run:
+    final: dict[tuple[int, str], dict]
+    late: list[tuple[str, int]]
+    sessions: dict[tuple[str, int], dict]
+    engine: WindowEngine
+
+
+def run_engine(events: list[Event], spec: WindowSpec, delay: int, lateness: int, cuts: list[int]) -> Run:
+    engine = WindowEngine(spec, delay_ms=delay, lateness_ms=lateness, max_future_skew_ms=0)
+    engine.keys.encode(KEYS)
+    final: dict[tuple[int, str], dict] = {}
+    sessions: dict[tuple[str, int], dict] = {}
+    late: list[tuple[str, int]] = []
+
+    def collect(out, due_check: bool) -> None:
+        for row in table_rows(out.windows):
+            key = (row["window_start"], row["node_id"])
+            before = final.get(key)
+            assert row["version"] == (before["version"] + 1 if before else 1)
+            if before:  # re-emitted only because it changed
+                assert row["n"] > before["n"]
+            if due_check:
+                assert row["window_end"] <= engine.watermark_ms
+            final[key] = row
+        if out.sessions is not None:
+            for row in table_rows(out.sessions):
+                key = (row["node_id"], row["start"])
+                before = sessions.get(key)
+                assert row["version"] == (before["version"] + 1 if before else 1)
+                sessions[key] = row
+        late.extend((r["event_id"], r["window_start"]) for r in table_rows(out.late))
+
+    bounds = [0, *sorted(cuts), len(events)]
+    for lo, hi in itertools.pairwise(bounds):
+        batch = events[lo:hi]
+        out = engine.ingest(
+            np.array([e.key for e in batch], dtype=np.int64),
+            np.array([e.time for e in batch], dtype=np.int64),
+            {"v": np.array([e.value for e in batch], dtype=np.float64),
+             "m": np.array([e.flag for e in batch], dtype=bool),
+             "down": np.array([not e.flag for e in batch], dtype=bool)},
+            NOW,
+            event_ids=pa.array([e.id for e in batch], pa.string()),
+        )
+        assert out.events == len(batch) and out.late_rows == out.late.num_rows
+        collect(out, due_check=True)
+    collect(engine.close_all(), due_check=False)
+    assert engine.open_windows() == 0
+    return Run(final, late, sessions, engine)
+
+
+def check_windows(run: Run, expected: dict[tuple[int, int], Acc]) -> None:
+    assert set(run.final) == {(start, KEYS[k]) for start, k in expected}
+    for (start, k), acc in expected.items():
+        row = run.final[(start, KEYS[k])]
+        assert (row["n"], row["m_count"], row["v_count"]) == (acc.n, acc.m, len(acc.values))
+        assert row["v_sum"] == acc.total  # bit for bit: same additions in the same order
+        assert row["v_min"] == (min(acc.values) if acc.values else None)
+        assert row["v_max"] == (max(acc.values) if acc.values else None)
+        assert row["m_ratio"] == acc.m / acc.n
+        assert sk.count(row["v_sketch"]) == len(acc.values)
+        for q in QS:
+            got = row[f"v_p{int(q * 100)}"]
+            if not acc.values:
+                assert got is None
+                continue
+            want = exact_quantile(acc.values, q)
+            assert abs(got - want) <= sk.RELATIVE_ERROR * abs(want), (q, got, want)
+            assert sk.quantiles(row["v_sketch"], [q])[0] == got  # same answer from the serialized map
+
+
+# ---------------------------------------------------------------- strategies
+
+values = st.one_of(
+    st.just(math.nan),
+    st.sampled_from([0.0, 1.0, 2.5, 100.0]),
+    st.floats(1e-30, 1e7),
+    st.floats(-1e4, -1e-30),
+)
+# (key, time increment, jitter, value, flag): jitter < 0 makes out-of-order and late events.
+steps = st.tuples(st.integers(0, 2), st.integers(0, 6), st.sampled_from([0, 0, 0, -3, -9, -15, -25, -45, -70]), values,
+                  st.booleans())
+
+
+@st.composite
+def scenarios(draw, max_events: int = 80):
+    raw = draw(st.lists(steps, max_size=max_events))
+    t, events = 10_000, []
+    for i, (key, inc, jitter, value, flag) in enumerate(raw):
+        t += inc
+        events.append(Event(key, t + jitter, value, flag, f"e{i}"))
+    # Batch boundaries: random, or one event per batch (every event can trigger an emission).
+    cuts = draw(st.one_of(st.lists(st.integers(0, len(events)), max_size=20), st.just(list(range(len(events))))))
+    delay = draw(st.sampled_from([0, 4, 15]))
+    lateness = draw(st.sampled_from([0, 7, 40]))
+    return events, cuts, delay, lateness
+
+
+FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---------------------------------------------------------------- properties
+
+
+@FAST
+@given(scenarios())
+def test_tumbling_matches_reference(case) -> None:
+    events, cuts, delay, lateness = case
+    w = Windowing(10, 10)
+    expected, late, _ = reference(events, w, delay, lateness)
+    run = run_engine(events, make_spec(w), delay, lateness, cuts)
+    check_windows(run, expected)
+    event(f"late rows: {'some' if late else 'none'}")
+    event(f"re-emitted rows: {'some' if any(r['version'] > 1 for r in run.final.values()) else 'none'}")
+    assert run.late == late  # input order, one row per missed window
+    counts: dict[str, int] = defaultdict(int)
+    for e in events:
+        counts[KEYS[e.key]] += sum(1 for eid, _ in late if eid == e.id)
+    assert run.engine.late_counts() == {k: c for k, c in counts.items() if c}
+
+
+@FAST
+@given(scenarios())
+def test_hopping_matches_reference(case) -> None:
+    events, cuts, delay, lateness = case
+    w = Windowing(30, 10)
+    expected, late, _ = reference(events, w, delay, lateness)
+    run = run_engine(events, make_spec(w), delay, lateness, cuts)
+    check_windows(run, expected)
+    assert sorted(run.late) == sorted(late)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scenarios(), st.lists(st.integers(0, 80), max_size=8))
+def test_batch_split_does_not_change_final_windows(case, other_cuts) -> None:
+    events, cuts, delay, lateness = case
+    spec = make_spec(Windowing(10, 10), gap_ms=12)
+    a = run_engine(events, spec, delay, lateness, cuts)
+    b = run_engine(events, spec, delay, lateness, [c for c in other_cuts if c <= len(events)])
+
+    def content(run: Run) -> tuple:
+        def strip(row: dict) -> dict:
+            return {k: v for k, v in row.items() if k != "version"}
+
+        sessions = {k: strip(v) for k, v in run.sessions.items() if v["samples"]}
+        return {k: strip(v) for k, v in run.final.items()}, sessions, sorted(run.late)
+
+    assert content(a) == content(b)
+
+
+# ---------------------------------------------------------------- sessions
+
+
+def reference_sessions(events: list[Event], gap: int) -> dict[tuple[str, int], dict]:
+    """Outage sessions over accepted samples: runs of down samples (flag False), see streams.sessions."""
+    out: dict[tuple[str, int], dict] = {}
+    by_key: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for e in events:
+        by_key[e.key].append((e.time, e.flag))  # flag True = up
+    for key, samples in by_key.items():
+        cur: list[int] | None = None  # [start, last, samples]
+
+        def finish(end: int, cur: list[int], key: int = key) -> None:
+            out[(KEYS[key], cur[0])] = {"end": end, "samples": cur[2]}
+
+        for t, up in sorted(samples, key=lambda s: (s[0], s[1])):  # an up sample sorts after a down one
+            if up:
+                if cur is not None:
+                    finish(t if t - cur[1] <= gap else cur[1], cur)
+                    cur = None
+            elif cur is not None and t - cur[1] <= gap:
+                cur[1], cur[2] = t, cur[2] + 1
+            else:
+                if cur is not None:
+                    finish(cur[1], cur)
+                cur = [t, t, 1]
+        if cur is not None:
+            finish(cur[1], cur)
+    return out
+
+
+@FAST
+@given(scenarios(), st.sampled_from([0, 5, 12, 40]))
+def test_sessions_match_reference(case, gap) -> None:
+    events, cuts, delay, lateness = case
+    w = Windowing(10, 10)
+    _, _, accepted = reference(events, w, delay, lateness)
+    run = run_engine(events, make_spec(w, gap_ms=gap), delay, lateness, cuts)
+    got = {k: {"end": v["end"], "samples": v["samples"]} for k, v in run.sessions.items() if v["samples"]}
+    event(f"sessions: {min(len(got), 3)}+")
+    event(f"session versions > 1: {any(v['version'] > 1 for v in run.sessions.values())}")
+    event(f"tombstones: {any(not v['samples'] for v in run.sessions.values())}")
+    assert got == reference_sessions(accepted, gap)
+    for (_, start), row in run.sessions.items():
+        assert row["duration_s"] == (row["end"] - start) / 1000 if row["samples"] else row["end"] == start
+
+
+# ---------------------------------------------------------------- directed cases
+
+
+def engine_for(delay: int = 0, lateness: int = 0, skew: int = 0, gap: int | None = None) -> WindowEngine:
+    engine = WindowEngine(make_spec(Windowing(10, 10), gap), delay_ms=delay, lateness_ms=lateness,
+                          max_future_skew_ms=skew)
+    engine.keys.encode(KEYS)
+    return engine
+
+
+def feed(engine: WindowEngine, rows: list[tuple[int, int, float]], now: int = NOW, flags: list[bool] | None = None,
+         first_id: int = 0):
+    flag = np.array(flags if flags is not None else [True] * len(rows), dtype=bool)
+    return engine.ingest(
+        np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=np.int64),
+        {"v": np.array([r[2] for r in rows], dtype=np.float64), "m": flag, "down": ~flag}, now,
+        event_ids=pa.array([f"e{first_id + i}" for i in range(len(rows))]),
+    )
+
+
+def test_window_is_emitted_when_the_watermark_passes_its_end() -> None:
+    engine = engine_for(delay=5)
+    assert feed(engine, [(0, 100, 1.0), (0, 109, 2.0), (0, 114, 3.0)]).windows.num_rows == 0  # W = 109
+    out = feed(engine, [(1, 115, 4.0)])  # W = 110 >= end of [100, 110)
+    assert table_rows(out.windows) and [(r["window_start"], r["n"], r["v_sum"], r["version"])
+                                        for r in table_rows(out.windows)] == [(100, 2, 3.0, 1)]
+    assert out.watermark_ms == 110
+
+
+def test_late_event_within_lateness_re_emits_only_its_row_with_a_higher_version() -> None:
+    engine = engine_for(delay=0, lateness=20)
+    feed(engine, [(0, 100, 1.0), (1, 101, 1.0)])
+    first = table_rows(feed(engine, [(0, 125, 1.0)]).windows)
+    assert [(r["node_id"], r["version"]) for r in first] == [("k0", 1), ("k1", 1)]
+    again = table_rows(feed(engine, [(1, 105, 5.0)]).windows)  # late, but end + 20 > W = 125
+    assert [(r["node_id"], r["version"], r["n"], r["v_max"]) for r in again] == [("k1", 2, 2, 5.0)]
+    gone = feed(engine, [(2, 130, 1.0), (2, 106, 7.0)], first_id=10)  # W = 130 >= 110 + 20: too late
+    assert table_rows(gone.late) == [
+        {"family": "network", "key": "k2", "event_id": "e11", "event_time": 106, "window_start": 100}]
+    assert engine.late_counts() == {"k2": 1}
+    assert gone.late_rows == 1 and gone.accepted == 1
+
+
+def test_windows_are_freed_after_the_lateness() -> None:
+    engine = engine_for(delay=0, lateness=10)
+    for t in range(0, 10_000, 7):
+        feed(engine, [(t % 3, t, float(t))])
+    assert engine.open_windows() <= 3  # the current window plus those still inside the lateness
+
+
+def test_future_events_are_rejected_and_do_not_move_the_watermark() -> None:
+    engine = engine_for(delay=0, skew=50)
+    out = feed(engine, [(0, 100, 1.0), (0, 10_000, 1.0), (1, 120, 2.0)], now=100)
+    assert out.rejected_rows.tolist() == [1] and out.rejected_reasons == [FUTURE_TIME]
+    assert out.watermark_ms == 120
+    assert [r["n"] for r in table_rows(out.windows)] == [1]  # [100, 110) emitted; 10_000 is nowhere
+
+
+def test_flush_emits_open_windows_and_keeps_them_updatable() -> None:
+    engine = engine_for(delay=100, lateness=0)
+    feed(engine, [(0, 100, 1.0)])
+    flushed = table_rows(engine.flush().windows)
+    assert [(r["window_start"], r["version"]) for r in flushed] == [(100, 1)]
+    assert engine.flush().windows.num_rows == 0  # nothing changed since
+    feed(engine, [(0, 101, 2.0)])
+    closed = table_rows(engine.close_all().windows)
+    assert [(r["version"], r["n"], r["v_sum"]) for r in closed] == [(2, 2, 3.0)]
+    assert feed(engine, [(0, 102, 1.0)]).late_rows == 1  # the stream is over
+
+
+def test_missing_values_make_nullable_aggregates_null() -> None:
+    engine = engine_for()
+    feed(engine, [(0, 100, math.nan)])
+    row = table_rows(engine.close_all().windows)[0]
+    assert row["v_count"] == 0 and row["v_sum"] == 0.0 and row["v_sketch"] == []
+    assert row["v_min"] is row["v_max"] is row["v_p50"] is None
+
+
+def test_batch_spanning_many_windows_and_keys_growing() -> None:
+    engine = WindowEngine(make_spec(Windowing(10, 10)), delay_ms=0, lateness_ms=10**9, max_future_skew_ms=0)
+    names = [f"n{i}" for i in range(3000)]  # more than the initial key capacity
+    codes = engine.keys.encode(names)
+    times = np.arange(3000) * 7 % 1000  # 100 windows in one batch, out of order
+    out = engine.ingest(codes, times, {"v": times.astype(float), "m": np.ones(3000, bool),
+                                       "down": np.zeros(3000, bool)}, NOW)
+    out2 = engine.close_all()
+    rows = table_rows(out.windows) + table_rows(out2.windows)
+    assert sum(r["n"] for r in rows) == 3000 and len(rows) == 3000
+
+
+def test_sessions_close_by_up_sample_or_timeout_and_grow_with_late_samples() -> None:
+    engine = engine_for(delay=0, lateness=100, gap=20)
+    down, up = False, True
+    # key 0: down at 100, 110, up at 125 -> closed by the up sample: end 125.
+    # key 1: down at 100, up only at 135 -> closed by the 20 ms timeout: end 100.
+    out = feed(engine, [(0, 100, 1), (1, 100, 1), (0, 110, 1), (0, 125, 1), (1, 135, 1), (0, 151, 1)],
+               flags=[down, down, down, up, up, up])
+    rows = table_rows(out.sessions)
+    got = {(r["node_id"], r["start"]): (r["end"], r["samples"], r["version"]) for r in rows}
+    assert got == {("k0", 100): (125, 2, 1), ("k1", 100): (100, 1, 1)}
+    # A late down sample of key 1 at 118 (no up in between, within the gap) extends its session.
+    rows = table_rows(feed(engine, [(1, 118, 1)], flags=[down]).sessions)
+    assert [(r["node_id"], r["start"], r["end"], r["samples"], r["version"]) for r in rows] == [
+        ("k1", 100, 135, 2, 2)]  # now closed by the up sample at 135
+    # A late down sample at 90 merges into the session: (k1, 100) becomes a tombstone, (k1, 90) appears.
+    rows = table_rows(feed(engine, [(1, 90, 1)], flags=[down]).sessions)
+    got = {(r["node_id"], r["start"]): (r["end"], r["samples"], r["version"]) for r in rows}
+    assert got == {("k1", 90): (135, 3, 1), ("k1", 100): (100, 0, 3)}
+
+
+def test_open_session_is_not_emitted_until_closed_or_flushed() -> None:
+    engine = engine_for(delay=0, lateness=0, gap=50)
+    out = feed(engine, [(0, 100, 1), (0, 130, 1)], flags=[False, False])
+    assert out.sessions is not None and out.sessions.num_rows == 0
+    rows = table_rows(engine.flush().sessions)
+    assert [(r["start"], r["end"], r["samples"]) for r in rows] == [(100, 130, 2)]
+
+
+def test_ingest_rejects_unknown_key_codes_and_length_mismatch() -> None:
+    engine = engine_for()
+    with pytest.raises(ValueError):
+        feed(engine, [(7, 100, 1.0)])
+    with pytest.raises(ValueError):
+        engine.ingest(np.zeros(2, np.int64), np.zeros(1, np.int64), {"v": np.zeros(1), "m": np.zeros(1, bool),
+                                                                     "down": np.zeros(1, bool)}, NOW)
+
+
+def test_session_gap_edges() -> None:
+    engine = engine_for(delay=0, lateness=1000, gap=10)
+    # key 0: downs 10 apart stay one session, an up exactly 10 after the last down closes it.
+    # key 1: a down 11 after the previous one starts a new session; an up at the same ms as a down is
+    # after it (closes the second session with duration 0).
+    out = feed(engine, [(0, 100, 1), (0, 110, 1), (0, 120, 1), (1, 100, 1), (1, 111, 1), (1, 111, 1)],
+               flags=[False, False, True, False, False, True])
+    rows = table_rows(out.sessions)  # all three are closed by W = 120
+    got = {(r["node_id"], r["start"]): (r["end"], r["samples"]) for r in rows}
+    assert got == {("k0", 100): (120, 2), ("k1", 100): (100, 1), ("k1", 111): (111, 1)}
