@@ -32,6 +32,44 @@ RETRYABLE_CODES = frozenset(
 )
 
 
+# Server error codes that blame the rows themselves (a value that does not parse or convert, a
+# column the table lacks): the same batch fails every time, other batches may succeed.
+DATA_ERROR_CODES = frozenset(
+    {
+        6,  # CANNOT_PARSE_TEXT
+        8,  # THERE_IS_NO_COLUMN
+        10,  # NOT_FOUND_COLUMN_IN_BLOCK
+        16,  # NO_SUCH_COLUMN_IN_TABLE
+        26,  # CANNOT_PARSE_QUOTED_STRING
+        27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+        38,  # CANNOT_PARSE_DATE
+        41,  # CANNOT_PARSE_DATETIME
+        43,  # ILLEGAL_TYPE_OF_ARGUMENT
+        44,  # ILLEGAL_COLUMN
+        53,  # TYPE_MISMATCH
+        69,  # ARGUMENT_OUT_OF_BOUND
+        70,  # CANNOT_CONVERT_TYPE
+        72,  # CANNOT_PARSE_NUMBER
+        117,  # INCORRECT_DATA
+        131,  # TOO_LARGE_STRING_SIZE
+        349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+        469,  # VIOLATED_CONSTRAINT
+        1001,  # STD_EXCEPTION: what the Arrow reader throws on malformed input
+    }
+)
+
+
+def classify(exc: BaseException) -> str:
+    """'retry' (transient), 'reject' (the batch's own data is bad) or 'fatal' (configuration:
+    authentication, permissions, a missing table or database; no batch can succeed until fixed)."""
+    if is_retryable(exc):
+        return "retry"
+    code = getattr(exc, "code", None)
+    if code in DATA_ERROR_CODES:
+        return "reject"
+    return "fatal"
+
+
 def is_retryable(exc: BaseException) -> bool:
     """True for connection-level failures and transient server errors."""
     if isinstance(exc, ProgrammingError):  # client misuse: closed client, second chDB path, bad setting

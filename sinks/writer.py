@@ -13,12 +13,15 @@ buffer when it reaches `batch_rows` or its oldest rows are `flush_ms` old; `flus
 is left and waits for inserts in flight. Inserts go one at a time through one clickhouse-connect
 client (`insert_arrow`: Arrow IPC, the same call for a server over HTTP and for chDB).
 
-Failures: connection errors and transient server errors are retried with exponential backoff (up to
-`max_retries` per flush); the rows stay buffered meanwhile, `should_pause` turns true once the buffer
-holds `max_buffer_rows`, and `flush` raises `SinkUnavailable` when retries run out, keeping the rows
-for the next attempt. Nothing is dropped. A batch the server rejects for good (unknown column, type
-mismatch) is taken out of the buffer and raised as `SinkRejected` carrying the rows, so the caller can
-dead-letter them instead of retrying forever.
+Failures (all `SinkError`):
+- connection errors and transient server errors are retried with exponential backoff (up to
+  `max_retries` per flush); the rows stay buffered, `should_pause` turns true once the buffer holds
+  `max_buffer_rows`, and `flush` raises `SinkUnavailable` when retries run out. Nothing is dropped;
+- errors no retry can fix but that are not about the rows (authentication, permissions, missing
+  table: run the migration) raise `SinkMisconfigured` at once; the rows stay buffered too;
+- a batch whose own data the server refuses (a value that does not convert, an unknown column) is
+  taken out of the buffer and raised as `SinkRejected` carrying the rows, so the caller can
+  dead-letter them instead of retrying forever.
 
 Retries and redelivery can insert a row twice (an insert whose reply was lost did land). The tables
 make that harmless: every table is a ReplacingMergeTree keyed on the event id or window + key, so
@@ -43,16 +46,24 @@ from clickhouse_connect.driver.client import Client
 from ioc.config import Settings
 from sinks.client import connect, is_embedded
 from sinks.dsn import redact_dsn
-from sinks.retry import backoff_delay, is_retryable
+from sinks.retry import backoff_delay, classify
 
 log = logging.getLogger(__name__)
 
 
-class SinkUnavailable(RuntimeError):
+class SinkError(RuntimeError):
+    """Base of the sink's failures."""
+
+
+class SinkUnavailable(SinkError):
     """ClickHouse stayed unreachable through every retry; the rows are still buffered."""
 
 
-class SinkRejected(RuntimeError):
+class SinkMisconfigured(SinkError):
+    """A failure no retry fixes and no data causes (credentials, grants, schema); rows still buffered."""
+
+
+class SinkRejected(SinkError):
     """ClickHouse refused a batch for a reason retrying cannot fix; the rows left the buffer."""
 
     def __init__(self, table: str, data: pa.Table, cause: BaseException):
@@ -118,6 +129,7 @@ class ClickHouseWriter:
         self._deferred: SinkRejected | None = None  # a rejection seen by the background thread
 
         self._closed = False
+        self._resume_at = 0.0  # background attempts wait until then after a failed flush
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         if background:
@@ -218,14 +230,20 @@ class ClickHouseWriter:
             self._wake.clear()
             if self._closed:
                 break
+            if time.monotonic() < self._resume_at:
+                continue
             try:
-                self._insert_due(force=False, raise_unavailable=False)
+                self._insert_due(force=False, raise_unavailable=True)
             except SinkRejected as exc:
                 log.error("clickhouse sink rejected a batch: %s", exc)
                 with self._lock:
                     self._deferred = exc
+            except SinkError as exc:  # rows kept; cool down instead of retrying every tick
+                log.error("clickhouse sink: %s", exc)
+                self._resume_at = time.monotonic() + self._backoff[1]
             except Exception:  # keep the thread alive: flush() will surface persistent problems
                 log.exception("clickhouse sink background flush failed")
+                self._resume_at = time.monotonic() + self._backoff[1]
 
     def _cut(self, force: bool) -> None:
         """Move due open buffers to the pending queue (under the buffer lock)."""
@@ -249,7 +267,7 @@ class ClickHouseWriter:
                 batch = self._pending[0]
                 try:
                     self._insert(batch)
-                except SinkUnavailable:
+                except (SinkUnavailable, SinkMisconfigured):
                     if raise_unavailable:
                         raise
                     return inserted
@@ -278,12 +296,18 @@ class ClickHouseWriter:
                 self._client.insert_arrow(batch.table, batch.data)
                 return
             except Exception as exc:
-                if not is_retryable(exc):
-                    self._stats.last_error = f"{type(exc).__name__}: {exc}"
+                kind = classify(exc)
+                self._stats.last_error = f"{type(exc).__name__}: {exc}"
+                if kind == "reject":
                     raise SinkRejected(batch.table, batch.data, exc) from exc
+                if kind == "fatal":
+                    self._reset_client()  # reconnect once the configuration is fixed
+                    raise SinkMisconfigured(
+                        f"{redact_dsn(self._dsn)}: insert into {batch.table} failed: {exc}; "
+                        f"{self._buffered} rows kept in the buffer"
+                    ) from exc
                 attempt += 1
                 self._stats.retries += 1
-                self._stats.last_error = f"{type(exc).__name__}: {exc}"
                 self._reset_client()
                 if attempt > self.max_retries:
                     raise SinkUnavailable(

@@ -43,7 +43,7 @@ from sinks.migrate import current_raw_ttl, load_migrations, migrate
 from sinks.rollups import refresh_rollups
 from sinks.sql import split_statements
 from sinks.tables import DIMENSION_TABLES
-from sinks.writer import ClickHouseWriter, SinkRejected, SinkUnavailable
+from sinks.writer import ClickHouseWriter, SinkMisconfigured, SinkRejected, SinkUnavailable
 from streams.sketch import RELATIVE_ERROR, merge, quantiles, sketch_of
 from streams.specs import SPECS
 from streams.windows import WindowEngine
@@ -455,6 +455,18 @@ def test_writer_rejects_a_bad_batch_without_blocking_the_rest(dsn: str, client: 
         writer.add("raw_network", good)
         writer.flush()
     assert rows(client, "SELECT count() FROM raw_network") == [(10,)]
+
+
+def test_writer_keeps_rows_when_the_schema_is_missing(dsn: str, client: Client) -> None:
+    data = raw_table(NETWORK, 10, seed=17)
+    with ClickHouseWriter(dsn, SETTINGS, background=False) as writer:
+        writer.add("raw_network_v2", data)
+        with pytest.raises(SinkMisconfigured):
+            writer.flush()
+        assert writer.buffered_rows == 10 and writer.stats().retries == 0
+        client.command("CREATE TABLE raw_network_v2 AS raw_network")  # the missing migration
+        assert writer.flush() == 10
+    assert rows(client, "SELECT count() FROM raw_network_v2") == [(10,)]
 
 
 def test_writer_keeps_rows_and_signals_backpressure_while_unreachable() -> None:
