@@ -7,6 +7,7 @@ open a different store after this one.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -470,8 +471,10 @@ def test_writer_keeps_rows_when_the_schema_is_missing(dsn: str, client: Client) 
 
 
 def test_writer_keeps_rows_and_signals_backpressure_while_unreachable() -> None:
-    # A port nobody listens on: every insert is refused, as with a server that is down.
-    dead = "http://127.0.0.1:9"
+    # A port nobody listens on (bound, then released): every insert is refused, as by a server that is down.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
     writer = ClickHouseWriter(dead, SETTINGS, background=False, batch_rows=1_000, max_buffer_rows=250,
                               max_retries=2, backoff_base_s=0.001, backoff_max_s=0.002)
     data = raw_table(NETWORK, 100, seed=16)
