@@ -58,7 +58,11 @@ def bucket_index(values: np.ndarray) -> np.ndarray:
 
 def bucket_value(index: np.ndarray | int) -> np.ndarray:
     """The representative value of each bucket index (float64): see the module docstring."""
-    idx = np.asarray(index, dtype=np.int64)
+    return _VALUES[np.asarray(index, dtype=np.int64) + INDEX_OFFSET]
+
+
+def _bucket_values(idx: np.ndarray) -> np.ndarray:
+    """Representatives computed from the float32 layout (once, for the lookup table)."""
     negative = idx < 0
     mag = np.where(negative, -idx - 1, idx)
     exponent = mag >> MANTISSA_BITS
@@ -73,6 +77,9 @@ def bucket_value(index: np.ndarray | int) -> np.ndarray:
         rep = np.where(lo > 0, 2.0 * lo * hi / (lo + hi), 0.0)
     rep = np.where(mag >= _INF_MAGNITUDE, np.inf, rep)
     return np.where(negative, -rep, rep)
+
+
+_VALUES = _bucket_values(np.arange(-INDEX_OFFSET, INDEX_OFFSET, dtype=np.int64))
 
 
 def rank_index(q: float, n: np.ndarray | int) -> np.ndarray:
@@ -95,16 +102,28 @@ def grouped_quantiles(
     if rows <= 0 or len(index) == 0:
         return out
     cum = np.cumsum(counts, dtype=np.int64)
-    before = np.concatenate(([0], cum))[offsets[:-1]]  # total count of all earlier sketches
-    total = np.concatenate(([0], cum))[offsets[1:]] - before
-    filled = total > 0
-    values = bucket_value(index)
+    ends = cum[offsets[1:] - 1]
+    before = np.where(offsets[:-1] > 0, cum[offsets[:-1] - 1], 0)  # total count of all earlier sketches
+    filled = offsets[1:] > offsets[:-1]
+    ends, before = ends[filled], before[filled]
+    lo, hi = offsets[:-1][filled], offsets[1:][filled]
     for j, q in enumerate(qs):
-        k = rank_index(q, total[filled])
-        # First entry whose running count exceeds `before + k`: the bucket holding x[k].
-        pos = np.searchsorted(cum, before[filled] + k, side="right")
-        out[filled, j] = values[pos]
+        # The entry holding x[k] is the first whose running count exceeds `before + k`.
+        pos = _first_above(cum, before + rank_index(q, ends - before), lo, hi)
+        out[filled, j] = bucket_value(index[pos])
     return out
+
+
+def _first_above(cum: np.ndarray, target: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per row, the first i in [lo, hi) with cum[i] > target (one exists): a binary search run
+    for all rows at once, each bounded to its own row (a few steps, not log2 of all entries)."""
+    lo, hi = lo.copy(), hi - 1
+    for _ in range(int(np.max(hi - lo)).bit_length()):
+        mid = (lo + hi) >> 1
+        above = cum[mid] > target
+        hi = np.where(above, mid, hi)
+        lo = np.where(above, lo, mid + 1)
+    return lo
 
 
 # ---------------------------------------------------------------- sketches as plain mappings
@@ -148,9 +167,11 @@ def _items(sketch: Mapping[int, int] | Iterable[tuple[int, int]]) -> Iterable[tu
 
 def to_arrow(offsets: np.ndarray, index: np.ndarray, counts: np.ndarray) -> pa.MapArray:
     """Many sketches (CSR layout as in `grouped_quantiles`) as one Arrow `map<int32, uint64>` column."""
+    counts = np.asarray(counts)
+    counts = counts.view(np.uint64) if counts.dtype == np.int64 else counts.astype(np.uint64)  # >= 0: same bits
     return pa.MapArray.from_arrays(
         pa.array(np.asarray(offsets, dtype=np.int32)),
         pa.array(np.asarray(index, dtype=np.int32)),
-        pa.array(np.asarray(counts, dtype=np.uint64)),
+        pa.array(counts),
         type=SKETCH_TYPE,
     )

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -239,6 +240,21 @@ class WindowSpec:
         return self.family.name
 
     def window_schema(self) -> pa.Schema:
+        return self._schemas[0]
+
+    def session_schema(self) -> pa.Schema | None:
+        return self._schemas[1]
+
+    @cached_property
+    def empty_windows(self) -> pa.Table:
+        return self.window_schema().empty_table()  # ~0.5 ms to build (map column): build once
+
+    @cached_property
+    def _schemas(self) -> tuple[pa.Schema, pa.Schema | None]:
+        # Built once: making Arrow schemas costs ~1 ms, more than windowing a small batch.
+        return self._window_schema(), self._session_schema()
+
+    def _window_schema(self) -> pa.Schema:
         fields = [pa.field("window_start", TS, False), pa.field("window_end", TS, False)]
         fields += [pa.field(k, pa.string(), False) for k in self.keys]
         fields.append(pa.field("version", pa.uint32(), False))
@@ -246,7 +262,7 @@ class WindowSpec:
         fields += [pa.field(a.name, _AGG_TYPES[type(a)], isinstance(a, nullable)) for a in self.aggs]
         return pa.schema(fields)
 
-    def session_schema(self) -> pa.Schema | None:
+    def _session_schema(self) -> pa.Schema | None:
         if self.sessions is None:
             return None
         return pa.schema([
@@ -265,6 +281,7 @@ LATE_SCHEMA = pa.schema([
     pa.field("event_id", pa.string()), pa.field("event_time", TS, False),
     pa.field("window_start", TS, False),
 ])
+_NO_LATE = LATE_SCHEMA.empty_table()
 
 
 @dataclass
@@ -295,6 +312,7 @@ class _Plan:
     mins: frozenset[str]
     maxs: frozenset[str]
     sketches: tuple[str, ...]
+    quantiles: Mapping[str, list[float]]  # per sketched input, the quantiles to report
 
     @classmethod
     def of(cls, spec: WindowSpec) -> _Plan:
@@ -305,8 +323,12 @@ class _Plan:
         masks = {n for n in counted if spec.inputs[n].kind == "mask"}
         sketches = used(Quantile) | used(SketchMap)
         numbers = (counted - masks) | used(Sum) | used(Min) | used(Max) | sketches
+        quantiles: dict[str, list[float]] = {}
+        for a in spec.aggs:
+            if isinstance(a, Quantile):
+                quantiles.setdefault(a.of, []).append(a.q)
         return cls(tuple(sorted(masks)), tuple(sorted(numbers)), frozenset(used(Sum)), frozenset(used(Min)),
-                   frozenset(used(Max)), tuple(sorted(sketches)))
+                   frozenset(used(Max)), tuple(sorted(sketches)), quantiles)
 
 
 class _SketchBuffer:
@@ -320,7 +342,7 @@ class _SketchBuffer:
     __slots__ = ("codes", "counts", "raw", "raw_n")
 
     def __init__(self) -> None:
-        self.codes = np.zeros(0, dtype=np.int64)
+        self.codes = np.zeros(0, dtype=np.int32)  # int64 once keys need more than 16 bits
         self.counts = np.zeros(0, dtype=np.int64)
         self.raw: list[np.ndarray] = []
         self.raw_n = 0
@@ -335,10 +357,15 @@ class _SketchBuffer:
         if not self.raw:
             return
         raw = np.concatenate(self.raw) if len(self.raw) > 1 else self.raw[0].copy()
+        self.raw, self.raw_n = [], 0
+        if not len(raw):
+            return
         raw.sort()
         starts = _run_starts(raw)
         codes = raw[starts]
-        counts = np.diff(np.append(starts, len(raw)))
+        counts = np.empty(len(starts), dtype=np.int64)
+        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+        counts[-1] = len(raw) - starts[-1]
         if len(self.codes):
             codes = np.concatenate((self.codes, codes))
             counts = np.concatenate((self.counts, counts))
@@ -346,20 +373,22 @@ class _SketchBuffer:
             codes, counts = codes[order], counts[order]
             starts = _run_starts(codes)
             codes, counts = codes[starts], np.add.reduceat(counts, starts)
-        self.codes, self.counts = codes.astype(np.int64, copy=False), counts.astype(np.int64, copy=False)
-        self.raw, self.raw_n = [], 0
+        self.codes, self.counts = codes, counts.astype(np.int64, copy=False)
 
     def rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR (offsets, bucket index, counts) for the sorted key codes `keys`."""
         self.compact()
+        keys = keys.astype(self.codes.dtype)
         lo = np.searchsorted(self.codes, keys << sk.INDEX_BITS)
         hi = np.searchsorted(self.codes, (keys + 1) << sk.INDEX_BITS)
-        lengths = hi - lo
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        take = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - lo, lengths)
-        index = (self.codes[take] & ((1 << sk.INDEX_BITS) - 1)) - sk.INDEX_OFFSET
-        return offsets, index, self.counts[take]
+        np.cumsum(hi - lo, out=offsets[1:])
+        if offsets[-1] == len(self.codes):  # every entry is requested (a first emission): no gather
+            codes, counts = self.codes, self.counts
+        else:
+            take = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - lo, hi - lo)
+            codes, counts = self.codes[take], self.counts[take]
+        return offsets, (codes & ((1 << sk.INDEX_BITS) - 1)) - sk.INDEX_OFFSET, counts
 
 
 def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
@@ -378,7 +407,9 @@ class _Slots:
     def __init__(self, plan: _Plan, n_slots: int = 4, n_keys: int = 1024) -> None:
         self.plan = plan
         self.fills: dict[str, float] = {"events": 0, "emitted": 0}
-        self.fills |= {f"count:{m}": 0 for m in (*plan.masks, *plan.numbers)}
+        self.fills |= {f"count:{m}": 0 for m in plan.masks}
+        # Number inputs count their *absent* values: usually none, so usually no work per event.
+        self.fills |= {f"absent:{n}": 0 for n in plan.numbers}
         self.fills |= {f"sum:{n}": 0.0 for n in plan.sums}
         self.fills |= {f"min:{n}": np.inf for n in plan.mins}
         self.fills |= {f"max:{n}": -np.inf for n in plan.maxs}
@@ -394,7 +425,7 @@ class _Slots:
         }
 
     def _new(self, name: str, n_slots: int, n_keys: int) -> np.ndarray:
-        dtype = np.int64 if name == "events" or name == "emitted" or name.startswith("count:") else np.float64
+        dtype = np.int64 if name in ("events", "emitted") or name.startswith(("count:", "absent:")) else np.float64
         return np.full((n_slots, n_keys), self.fills[name], dtype=dtype)
 
     def flat(self, name: str) -> np.ndarray:
@@ -601,34 +632,36 @@ class WindowEngine:
             before[0] = NO_TIME
             threshold = np.maximum(before, self._max_time) - self.delay_ms - self.lateness_ms
 
-        any_window = np.zeros(n, dtype=bool) if threshold is not None else None
-        for hop in range(w.hops):
-            window = newest - hop  # scalar or array
-            sel = None
-            if threshold is not None:
-                ok = window * step + size > threshold
-                lost = np.flatnonzero(~ok)
-                if len(lost):
-                    late.add(lost, (window if np.ndim(window) == 0 else window[lost]) * step)
-                    np.add.at(self._late_counts, keys[lost], 1)
-                    sel = np.flatnonzero(ok)
-                assert any_window is not None
-                any_window |= ok
-                if hop == 0 and self._sessions is not None:
-                    self._observe_sessions(keys, times, values, ok)
-            elif hop == 0 and self._sessions is not None:
-                self._observe_sessions(keys, times, values, None)
-            self._accumulate(keys, window, values, sel)
-        return n if any_window is None else int(any_window.sum())
-
-    def _observe_sessions(self, keys: np.ndarray, times: np.ndarray, values: Mapping[str, np.ndarray],
-                          ok: np.ndarray | None) -> None:
-        assert self._sessions is not None
-        flag = values[self._sessions.spec.flag]
-        if ok is None:
-            self._sessions.observe(keys, times, flag)
+        hops = w.hops
+        if hops > 1:
+            # One (event, window) pair per window holding the event, event-major: every window then
+            # receives its events in input order, like a tumbling window (sums stay bit-exact).
+            window = (np.broadcast_to(newest, (n,))[:, None] - np.arange(hops)).reshape(-1)
+            keys = np.repeat(keys, hops)
+            values = {name: np.repeat(v, hops) for name, v in values.items()}
+            threshold = np.repeat(threshold, hops) if threshold is not None else None
         else:
-            self._sessions.observe(keys[ok], times[ok], flag[ok])
+            window = newest
+        sel, first_ok = None, None
+        accepted = n
+        if threshold is not None:
+            ok = window * step + size > threshold
+            lost = np.flatnonzero(~ok)
+            if len(lost):
+                late.add(lost // hops, (window if np.ndim(window) == 0 else window[lost]) * step)
+                np.add.at(self._late_counts, keys[lost], 1)
+                sel = np.flatnonzero(ok)
+            by_event = ok.reshape(n, hops)
+            accepted, first_ok = int(by_event.any(axis=1).sum()), by_event[:, 0]
+        if self._sessions is not None:  # sessions take the samples whose newest window accepts them
+            flag = values[self._sessions.spec.flag][::hops]
+            ev_keys = keys[::hops]
+            if first_ok is None:
+                self._sessions.observe(ev_keys, times, flag)
+            else:
+                self._sessions.observe(ev_keys[first_ok], times[first_ok], flag[first_ok])
+        self._accumulate(keys, window, values, sel)
+        return accepted
 
     def _accumulate(self, keys: np.ndarray, window: np.ndarray | int, values: Mapping[str, np.ndarray],
                     sel: np.ndarray | None) -> None:
@@ -673,9 +706,9 @@ class WindowEngine:
         slots, plan = self._slots, self._plan
         if not np.isfinite(v.sum()):  # NaN marks an absent value: skip those (rare: costs a mask)
             present = ~np.isnan(v)
+            np.add.at(slots.flat(f"absent:{name}"), cells[~present], 1)
             v, cells, keys = v[present], cells[present], keys[present]
             local = local[present] if local is not None else None
-        np.add.at(slots.flat(f"count:{name}"), cells, 1)
         if name in plan.sums:
             np.add.at(slots.flat(f"sum:{name}"), cells, v)
         if name in plan.mins:
@@ -692,9 +725,9 @@ class WindowEngine:
                     bufs[slot].add(codes[local == i])
 
     def _sketch_codes(self, keys: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """key << 15 | (bucket + 16384): int32 while keys fit in 16 bits (sorts twice as fast)."""
+        """key << 15 | (bucket + 16384): int32 while keys fit in 15 bits (sorts twice as fast)."""
         index = sk.bucket_index(v)
-        if self._slots.n_keys <= 1 << (31 - sk.INDEX_BITS):
+        if self._slots.n_keys <= 1 << (30 - sk.INDEX_BITS):  # (key + 1) << 15 must fit too
             return (keys.astype(np.int32) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
         return (keys.astype(np.int64) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
 
@@ -723,9 +756,9 @@ class WindowEngine:
                 slots.emitted_once[slot], slots.touched[slot] = True, False
             if end + self.lateness_ms <= watermark:
                 slots.free(slot)
-        windows = pa.concat_tables(tables) if tables else self.spec.window_schema().empty_table()
+        windows = pa.concat_tables(tables) if tables else self.spec.empty_windows
         sessions = self._session_table(force) if self._sessions is not None else None
-        return Emitted(windows=windows, sessions=sessions, late=LATE_SCHEMA.empty_table(),
+        return Emitted(windows=windows, sessions=sessions, late=_NO_LATE,
                        rejected_rows=np.zeros(0, dtype=np.int64), rejected_reasons=[],
                        watermark_ms=self.watermark_ms)
 
@@ -740,26 +773,31 @@ class WindowEngine:
         cols["version"] = pa.array(slots.version[slot, rows])
         numeric: dict[str, np.ndarray] = {}
         sketch_rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        quantiles: dict[str, np.ndarray] = {}
 
         def sketch_of(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             if name not in sketch_rows:
                 sketch_rows[name] = slots.sketches[name][slot].rows(rows.astype(np.int64))
             return sketch_rows[name]
 
+        def quantile(name: str, q: float) -> np.ndarray:
+            if name not in quantiles:  # all quantiles of an input in one pass over its sketches
+                quantiles[name] = sk.grouped_quantiles(*sketch_of(name), self._plan.quantiles[name])
+            return quantiles[name][:, self._plan.quantiles[name].index(q)]
+
         for a in self.spec.aggs:
             if isinstance(a, Count):
-                stat = "events" if a.where is None else f"count:{a.where}"
-                numeric[a.name] = slots.arrays[stat][slot, rows]
+                numeric[a.name] = self._count(slot, rows, a.where)
                 cols[a.name] = pa.array(numeric[a.name].astype(np.uint32))
             elif isinstance(a, Sum):
                 numeric[a.name] = slots.arrays[f"sum:{a.of}"][slot, rows]
                 cols[a.name] = pa.array(numeric[a.name])
             elif isinstance(a, Min | Max):
                 stat = ("min:" if isinstance(a, Min) else "max:") + a.of
-                empty = slots.arrays[f"count:{a.of}"][slot, rows] == 0
+                empty = self._count(slot, rows, a.of) == 0
                 cols[a.name] = pa.array(slots.arrays[stat][slot, rows], mask=empty)
             elif isinstance(a, Quantile):
-                q = sk.grouped_quantiles(*sketch_of(a.of), [a.q])[:, 0]
+                q = quantile(a.of, a.q)
                 cols[a.name] = pa.array(q, mask=np.isnan(q))
             elif isinstance(a, SketchMap):
                 cols[a.name] = sk.to_arrow(*sketch_of(a.of))
@@ -768,6 +806,15 @@ class WindowEngine:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     cols[a.name] = pa.array(num / den, mask=den == 0)
         return pa.Table.from_pydict(cols, schema=self.spec.window_schema())
+
+    def _count(self, slot: int, rows: np.ndarray, where: str | None) -> np.ndarray:
+        """Events of the rows where mask `where` holds / number `where` is present (all if None)."""
+        arrays = self._slots.arrays
+        if where is None:
+            return arrays["events"][slot, rows]
+        if where in self._plan.masks:
+            return arrays[f"count:{where}"][slot, rows]
+        return arrays["events"][slot, rows] - arrays[f"absent:{where}"][slot, rows]
 
     def _session_table(self, force: bool) -> pa.Table:
         assert self._sessions is not None and self.spec.sessions is not None
@@ -785,7 +832,7 @@ class WindowEngine:
     def _late_table(self, late: _Late, keys: np.ndarray, times: np.ndarray, rows: np.ndarray | None,
                     event_ids: pa.Array | pa.ChunkedArray | None) -> pa.Table:
         if not late.rows:
-            return LATE_SCHEMA.empty_table()
+            return _NO_LATE
         pos = np.concatenate(late.rows)
         starts = np.concatenate(late.window_start)
         order = np.lexsort((starts, pos))  # input order, then window
@@ -802,15 +849,7 @@ class WindowEngine:
         ], schema=LATE_SCHEMA)
 
 
-def make_engine(spec: WindowSpec, settings: object | None = None, **overrides: int) -> WindowEngine:
-    """Engine for `spec` from `Settings` (or the defaults), with keyword overrides (tests)."""
-    if settings is not None and not overrides:
-        return WindowEngine.from_settings(spec, settings)
-    return WindowEngine(spec, **overrides)
-
-
 __all__: Sequence[str] = (
     "LATE_SCHEMA", "Count", "Derived", "Emitted", "Flag", "Is", "Max", "Min", "Number", "Quantile", "Ratio",
-    "SessionSpec", "SketchMap", "Sum", "WindowEngine", "WindowSpec", "Windowing", "hopping", "make_engine",
-    "tumbling",
+    "SessionSpec", "SketchMap", "Sum", "WindowEngine", "WindowSpec", "Windowing", "hopping", "tumbling",
 )

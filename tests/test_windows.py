@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -459,3 +460,43 @@ def test_session_gap_edges() -> None:
     rows = table_rows(out.sessions)  # all three are closed by W = 120
     got = {(r["node_id"], r["start"]): (r["end"], r["samples"]) for r in rows}
     assert got == {("k0", 100): (120, 2), ("k1", 100): (100, 1), ("k1", 111): (111, 1)}
+
+
+@settings(max_examples=50, deadline=None)
+@given(scenarios(), st.integers(0, 80))
+def test_pickled_engine_resumes_exactly(case, stop) -> None:
+    """The worker checkpoints engines with pickle: a restored engine continues as if never stopped."""
+    events, cuts, delay, lateness = case
+    bounds = sorted({0, len(events), *(c for c in [*cuts, stop] if c <= len(events))})
+    spec = make_spec(Windowing(10, 10), gap_ms=12)
+
+    def outputs(restore_at: int | None) -> list[tuple]:
+        engine = WindowEngine(spec, delay_ms=delay, lateness_ms=lateness, max_future_skew_ms=0)
+        engine.keys.encode(KEYS)
+        seen = []
+        for lo, hi in itertools.pairwise(bounds):
+            if lo == restore_at:
+                engine = pickle.loads(pickle.dumps(engine))
+            out = feed(engine, [(e.key, e.time, e.value) for e in events[lo:hi]],
+                       flags=[e.flag for e in events[lo:hi]], first_id=lo)
+            seen.append((table_rows(out.windows), table_rows(out.sessions), table_rows(out.late)))
+        end = engine.close_all()
+        return [*seen, (table_rows(end.windows), table_rows(end.sessions))]
+
+    assert outputs(min(stop, len(events))) == outputs(None)
+
+
+def test_many_keys_switch_sketch_codes_to_int64_mid_window() -> None:
+    engine = WindowEngine(make_spec(Windowing(10, 10)), delay_ms=100, lateness_ms=0, max_future_skew_ms=0)
+    few = engine.keys.encode([f"n{i}" for i in range(100)])
+    ones = {"m": np.ones(100, bool), "down": np.zeros(100, bool)}
+    engine.ingest(few, np.full(100, 5), {"v": np.full(100, 2.0)} | ones, NOW)
+    many = engine.keys.encode([f"n{i}" for i in range(40_000)])  # > 2**15 keys: int64 codes
+    n = len(many)
+    engine.ingest(many, np.full(n, 6), {"v": np.full(n, 3.0), "m": np.ones(n, bool), "down": np.zeros(n, bool)},
+                  NOW)
+    rows = {r["node_id"]: r for r in table_rows(engine.close_all().windows)}
+    assert len(rows) == 40_000
+    assert rows["n7"]["n"] == 2 and sk.count(rows["n7"]["v_sketch"]) == 2 and rows["n7"]["v_p50"] == pytest.approx(
+        2.0, rel=sk.RELATIVE_ERROR)
+    assert rows["n39999"]["n"] == 1 and rows["n39999"]["v_p99"] == pytest.approx(3.0, rel=sk.RELATIVE_ERROR)
