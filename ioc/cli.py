@@ -55,6 +55,13 @@ def cmd_broker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app import run_worker
+
+    run_worker(settings, loglevel=args.loglevel)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.migrate import migrate
 
@@ -107,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="listen port (0: a free one)")
     p.set_defaults(func=cmd_broker)
 
+    p = sub.add_parser("worker", help="run a stream worker (Faust): Kafka topics -> windows -> ClickHouse")
+    p.add_argument("--loglevel", choices=("crit", "error", "warn", "info", "debug"), default="warn")
+    p.set_defaults(func=cmd_worker)
+
     p = sub.add_parser("db", help="ClickHouse schema")
     p.add_argument("action", choices=("migrate",))
     p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
@@ -127,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         return int(args.func(args, settings) or 0)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
+        print(f"ioc {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

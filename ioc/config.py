@@ -59,8 +59,10 @@ class Settings:
     sink_max_buffer_rows: int = 1_000_000
     sink_max_retries: int = 8
     # Worker
-    worker_batch: int = 20_000
-    worker_batch_ms: int = 200
+    app_id: str = "ioc-streams"  # Faust app id = Kafka consumer group = checkpoint namespace
+    checkpoint_interval_s: int = 5  # how much a restarted worker may have to re-process
+    idle_flush_s: int = 3  # a partition without new events this long emits its open windows
+    stats_interval_s: int = 1
     # Grafana
     grafana_url: str = "http://localhost:3000"
     grafana_token: str = field(default="", repr=False)
