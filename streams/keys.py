@@ -33,7 +33,15 @@ class _Column:
         if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
             column = pc.cast(column, pa.string())
         encoded = pc.fill_null(column, "").dictionary_encode()
-        lut = np.fromiter((self._code(v) for v in encoded.dictionary.to_pylist()), dtype=np.int64)
+        dictionary = encoded.dictionary
+        # Known values are looked up in C++ (a hash of the known values); only new ones touch Python.
+        lut = np.full(len(dictionary), -1, dtype=np.int64)
+        if self.values and len(dictionary):
+            found = pc.index_in(dictionary, value_set=self.arrow())
+            lut[:] = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+        new = np.flatnonzero(lut < 0)
+        if len(new):
+            lut[new] = [self._code(v) for v in dictionary.take(pa.array(new)).to_pylist()]
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         return lut[indices] if len(lut) else np.zeros(len(column), dtype=np.int64)
 

@@ -81,8 +81,12 @@ class SessionTracker:
     _dt: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _dw: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _df: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    # Up samples: sorted packed (key, time) codes.
-    _ups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Up samples as packed (key, time) codes, unsorted chunks: most batches have no down sample
+    # anywhere and then cost one append; they are sorted only for the keys that have downs.
+    _up_chunks: list[np.ndarray] = field(default_factory=list)
+    _up_n: int = 0
+    _up_kept: int = 0  # size after the last prune
+    _ups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted, this emit
     # Emitted, not yet final: (key, start) -> (version, end, samples).
     _emitted: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
 
@@ -101,9 +105,8 @@ class SessionTracker:
             self._df = np.concatenate((self._df, dt))
         up = ~down
         if up.any():
-            new = np.sort(self._pack(keys[up], times[up]))
-            # Both runs are sorted: the stable sort (timsort) merges them in linear time.
-            self._ups = np.sort(np.concatenate((self._ups, new)), kind="stable")
+            self._up_chunks.append(self._pack(keys[up], times[up]))
+            self._up_n += len(self._up_chunks[-1])
 
     def emit(self, watermark: int, horizon: int, force: bool = False) -> SessionRows:
         """Rows to (re-)emit now; frees final sessions. `force` emits open sessions too (flush)."""
@@ -153,7 +156,18 @@ class SessionTracker:
         """Per (key, time): the number of up samples of any key ordered before it (searchsorted)."""
         return np.searchsorted(self._ups, self._pack(keys, times), side="left")
 
+    def _relevant_ups(self) -> np.ndarray:
+        """Sorted up samples of the keys that have down samples (the only ones queried)."""
+        if not len(self._dk) or not self._up_n:
+            return np.zeros(0, dtype=np.int64)
+        ups = np.concatenate(self._up_chunks)
+        ups_key = ups >> _TIME_BITS
+        wanted = np.zeros(int(max(ups_key.max(), self._dk.max())) + 1, dtype=bool)
+        wanted[self._dk] = True
+        return np.sort(ups[wanted[ups_key]])
+
     def _sessions(self) -> _Sessions:
+        self._ups = self._relevant_ups()
         self._sort_downs()
         k, t, gap = self._dk, self._dt, self.spec.gap_ms
         n = len(k)
@@ -181,9 +195,11 @@ class SessionTracker:
 
     def _prune(self, sessions: _Sessions, final: np.ndarray, horizon: int) -> None:
         gap = self.spec.gap_ms
-        if len(self._ups):
-            times = (self._ups & ((1 << _TIME_BITS) - 1)) + (self._origin or 0)
-            self._ups = self._ups[times >= horizon - gap]
+        self._ups = np.zeros(0, dtype=np.int64)
+        if self._up_n > max(2 * self._up_kept, 1 << 16):  # amortized: each sample is pruned O(1) times
+            ups = np.concatenate(self._up_chunks)
+            ups = ups[(ups & ((1 << _TIME_BITS) - 1)) + (self._origin or 0) >= horizon - gap]
+            self._up_chunks, self._up_n, self._up_kept = [ups], len(ups), len(ups)
         if not len(self._dk):
             return
         # Keep down samples of sessions that can still change; collapse each session's samples older

@@ -340,9 +340,10 @@ class _SketchBuffer:
     """
 
     __slots__ = ("codes", "counts", "raw", "raw_n")
+    _MASK = (1 << sk.INDEX_BITS) - 1
 
     def __init__(self) -> None:
-        self.codes = np.zeros(0, dtype=np.int32)  # int64 once keys need more than 16 bits
+        self.codes = np.zeros(0, dtype=np.int32)  # int64 once keys need more than 15 bits
         self.counts = np.zeros(0, dtype=np.int64)
         self.raw: list[np.ndarray] = []
         self.raw_n = 0
@@ -353,14 +354,20 @@ class _SketchBuffer:
         if self.raw_n > max(1 << 21, 2 * len(self.codes)):
             self.compact()
 
-    def compact(self) -> None:
-        if not self.raw:
-            return
+    def _take_raw(self) -> np.ndarray:
         raw = np.concatenate(self.raw) if len(self.raw) > 1 else self.raw[0].copy()
         self.raw, self.raw_n = [], 0
+        raw.sort()
+        return raw
+
+    def compact(self) -> None:
+        if self.raw:
+            self._fold(self._take_raw())
+
+    def _fold(self, raw: np.ndarray) -> None:
+        """Merge sorted raw codes into the sorted unique (codes, counts)."""
         if not len(raw):
             return
-        raw.sort()
         starts = _run_starts(raw)
         codes = raw[starts]
         counts = np.empty(len(starts), dtype=np.int64)
@@ -373,7 +380,34 @@ class _SketchBuffer:
             codes, counts = codes[order], counts[order]
             starts = _run_starts(codes)
             codes, counts = codes[starts], np.add.reduceat(counts, starts)
-        self.codes, self.counts = codes, counts.astype(np.int64, copy=False)
+        self.codes, self.counts = codes, counts
+
+    def emit(self, keys: np.ndarray, present: np.ndarray, qs: Sequence[float]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(offsets, bucket index, counts) per sorted key code in `keys`, and their quantiles.
+
+        `present[k]` is the number of values key k has in this window (for every key). While the
+        whole window is still raw (the usual first emission), the one sort that folds it also
+        gives every quantile directly: key k's values are the block of `present[k]` codes after
+        those of the smaller keys, and its q-quantile is the code at rank k within that block.
+        """
+        quantiles = None
+        if self.raw and not len(self.codes):
+            raw = self._take_raw()
+            start = np.zeros(len(present) + 1, dtype=np.int64)
+            np.cumsum(present, out=start[1:])
+            if start[-1] == len(raw):
+                n = present[keys]
+                filled = n > 0
+                quantiles = np.full((len(keys), len(qs)), np.nan)
+                for j, q in enumerate(qs):
+                    pos = start[keys[filled]] + sk.rank_index(q, n[filled])
+                    quantiles[filled, j] = sk.bucket_value((raw[pos] & self._MASK) - sk.INDEX_OFFSET)
+            self._fold(raw)
+        offsets, index, counts = self.rows(keys)
+        if quantiles is None:
+            quantiles = sk.grouped_quantiles(offsets, index, counts, qs)
+        return offsets, index, counts, quantiles
 
     def rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR (offsets, bucket index, counts) for the sorted key codes `keys`."""
@@ -388,7 +422,7 @@ class _SketchBuffer:
         else:
             take = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - lo, hi - lo)
             codes, counts = self.codes[take], self.counts[take]
-        return offsets, (codes & ((1 << sk.INDEX_BITS) - 1)) - sk.INDEX_OFFSET, counts
+        return offsets, (codes & self._MASK) - sk.INDEX_OFFSET, counts
 
 
 def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
@@ -772,18 +806,13 @@ class WindowEngine:
         cols |= dict(zip(self.spec.keys, self.keys.decode(rows), strict=True))
         cols["version"] = pa.array(slots.version[slot, rows])
         numeric: dict[str, np.ndarray] = {}
-        sketch_rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        quantiles: dict[str, np.ndarray] = {}
+        sketches: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
-        def sketch_of(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            if name not in sketch_rows:
-                sketch_rows[name] = slots.sketches[name][slot].rows(rows.astype(np.int64))
-            return sketch_rows[name]
-
-        def quantile(name: str, q: float) -> np.ndarray:
-            if name not in quantiles:  # all quantiles of an input in one pass over its sketches
-                quantiles[name] = sk.grouped_quantiles(*sketch_of(name), self._plan.quantiles[name])
-            return quantiles[name][:, self._plan.quantiles[name].index(q)]
+        def sketch_of(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+            if name not in sketches:  # the CSR sketches and all quantiles of an input at once
+                present = slots.arrays["events"][slot] - slots.arrays[f"absent:{name}"][slot]
+                sketches[name] = slots.sketches[name][slot].emit(rows, present, self._plan.quantiles.get(name, []))
+            return sketches[name]
 
         for a in self.spec.aggs:
             if isinstance(a, Count):
@@ -797,10 +826,10 @@ class WindowEngine:
                 empty = self._count(slot, rows, a.of) == 0
                 cols[a.name] = pa.array(slots.arrays[stat][slot, rows], mask=empty)
             elif isinstance(a, Quantile):
-                q = quantile(a.of, a.q)
+                q = sketch_of(a.of)[3][:, self._plan.quantiles[a.of].index(a.q)]
                 cols[a.name] = pa.array(q, mask=np.isnan(q))
             elif isinstance(a, SketchMap):
-                cols[a.name] = sk.to_arrow(*sketch_of(a.of))
+                cols[a.name] = sk.to_arrow(*sketch_of(a.of)[:3])
             elif isinstance(a, Ratio):
                 num, den = numeric[a.num].astype(np.float64), numeric[a.den].astype(np.float64)
                 with np.errstate(divide="ignore", invalid="ignore"):
