@@ -459,7 +459,8 @@ class _Slots:
         }
 
     def _new(self, name: str, n_slots: int, n_keys: int) -> np.ndarray:
-        dtype = np.int64 if name in ("events", "emitted") or name.startswith(("count:", "absent:")) else np.float64
+        # Counts fit 32 bits (the output is UInt32): half the memory of int64 per (window, key).
+        dtype = np.int32 if name in ("events", "emitted") or name.startswith(("count:", "absent:")) else np.float64
         return np.full((n_slots, n_keys), self.fills[name], dtype=dtype)
 
     def flat(self, name: str) -> np.ndarray:
@@ -566,6 +567,14 @@ class WindowEngine:
 
     def open_windows(self) -> int:
         return len(self._slots.slot_of)
+
+    def state_nbytes(self) -> int:
+        """Bytes held by window state (dense arrays and sketch buffers), for memory reports."""
+        slots = self._slots
+        dense = sum(a.nbytes for a in slots.arrays.values()) + slots.version.nbytes
+        sketches = sum(b.codes.nbytes + b.counts.nbytes + sum(r.nbytes for r in b.raw)
+                       for bufs in slots.sketches.values() for b in bufs)
+        return int(dense + sketches)
 
     # ------------------------------------------------------------ public entry points
 
