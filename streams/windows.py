@@ -5,8 +5,16 @@ numpy arrays derived from the Arrow batch: masks like `kind == "served"`, number
 NaN where absent) and its *aggregates* (output columns). `WindowEngine(spec)` runs it: a whole batch
 goes in as arrays, emitted windows come out as one Arrow table, and no Python code runs per event.
 
+Use (the Faust worker does exactly this, per partition):
+    engine = WindowEngine.from_settings(SPECS["network"], settings)
+    out = engine.ingest_table(batch, now_ms)  # decoded, validated Arrow batch of the family's schema
+    out.windows, out.sessions, out.late       # Arrow tables for insert_arrow; see `Emitted`
+    out = engine.close_all()                  # end of stream: every open window, final versions
+`ingest(keys, event_times, values, now_ms)` is the same on numpy arrays (key codes from
+`engine.keys`, input arrays named as in the spec).
+
 Time model (all times int64 ms since the epoch, UTC)
-- M = the maximum event time accepted so far; watermark W = M - `delay_ms`.
+- M = the maximum event time seen so far (rejected future times excluded); watermark W = M - `delay_ms`.
 - Window [start, end) is *due* once W >= end: its rows are emitted with version 1.
 - After that it stays in state and keeps accepting events until W >= end + `lateness_ms`; such a
   late-but-allowed event makes its (window, key) row change, and the row is re-emitted with
