@@ -62,6 +62,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ioc.demo import DemoOptions, run_demo
+
+    return run_demo(settings, DemoOptions(scenario=args.scenario, start=args.start, hours=args.hours, seed=args.seed,
+                                          speed=args.speed, fmt=args.format, broker_kind=args.broker))
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.migrate import migrate
 
@@ -113,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: Apache Kafka when java and mvn exist, else Tansu")
     p.add_argument("--port", type=int, default=0, help="listen port (0: a free one)")
     p.set_defaults(func=cmd_broker)
+
+    p = sub.add_parser("demo", help="the whole pipeline locally: broker, simulated day, worker, ClickHouse, KPIs")
+    p.add_argument("--scenario", default="default", help="scenario name or path")
+    p.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 14), help="day to simulate")
+    p.add_argument("--hours", type=float, default=24.0, help="hours to simulate")
+    p.add_argument("--seed", type=int, default=7, help="random seed")
+    p.add_argument("--speed", type=_speed, default=_speed("max"), help="replay speed: N x real time, or 'max'")
+    p.add_argument("--format", choices=("json", "arrow"), default="json", help="wire format of the replay")
+    p.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto", help="local broker kind")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("worker", help="run a stream worker (Faust): Kafka topics -> windows -> ClickHouse")
     p.add_argument("--loglevel", choices=("crit", "error", "warn", "info", "debug"), default="warn")
