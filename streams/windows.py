@@ -60,6 +60,9 @@ NO_TIME = -(1 << 62)  # "no event yet": far below any real time, far from int64 
 END_OF_STREAM = 1 << 62  # max time after close_all(): every later event is late
 TS = pa.timestamp("ms", tz="UTC")
 _SMALL_SPAN = 64  # a batch touching at most this many consecutive windows maps them by a lookup table
+# Counters are int32; `np.add.at(int32, idx, 1)` with a Python int misses numpy's fast indexed loop
+# (~90 ns instead of ~2.5 ns per event), a typed scalar hits it.
+_ONE = np.int32(1)
 
 
 # ---------------------------------------------------------------- declarations
@@ -732,9 +735,9 @@ class WindowEngine:
             local, slot_ids = self._local_windows(window)
             cells = slot_ids[local] * slots.n_keys + keys
         slots.touched[slot_ids] = True
-        np.add.at(slots.flat("events"), cells, 1)
+        np.add.at(slots.flat("events"), cells, _ONE)
         for name in self._plan.masks:
-            np.add.at(slots.flat(f"count:{name}"), cells[values[name]], 1)
+            np.add.at(slots.flat(f"count:{name}"), cells[values[name]], _ONE)
         for name in self._plan.numbers:
             self._accumulate_number(name, values[name], cells, keys, local, slot_ids)
 
@@ -757,7 +760,7 @@ class WindowEngine:
         slots, plan = self._slots, self._plan
         if not np.isfinite(v.sum()):  # NaN marks an absent value: skip those (rare: costs a mask)
             present = ~np.isnan(v)
-            np.add.at(slots.flat(f"absent:{name}"), cells[~present], 1)
+            np.add.at(slots.flat(f"absent:{name}"), cells[~present], _ONE)
             v, cells, keys = v[present], cells[present], keys[present]
             local = local[present] if local is not None else None
         if name in plan.sums:
