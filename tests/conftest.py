@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +31,42 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield local
     finally:
         local.stop()
+
+
+# ---------------------------------------------------------------- ClickHouse (chDB)
+# chDB opens one store per process, so the whole session shares one; tests get databases in it.
+
+DAY = "2025-07-14"
+
+
+@pytest.fixture(scope="session")
+def chdb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb") / "store.chdb"
+
+
+@pytest.fixture(scope="session")
+def day_dsn(chdb_store: Path) -> str:
+    """A database filled with the default scenario's 2025-07-14 (24 h, seed 7) through the worker's
+    own pipelines (partitioned as Kafka would), rollups refreshed: what `ioc demo` leaves behind."""
+    from ioc.config import Settings
+    from simulators.generate import generate
+    from sinks.client import connect
+    from sinks.migrate import migrate
+    from sinks.rollups import refresh_rollups
+    from sinks.writer import ClickHouseWriter
+    from streams.pipeline import deadletter_rows, process_tables
+
+    dsn = f"chdb://{chdb_store}?database=day_{DAY.replace('-', '_')}"
+    settings = Settings()
+    migrate(dsn, settings)
+    tables = generate("default", date.fromisoformat(DAY), 24, seed=7)
+    with ClickHouseWriter(dsn, settings) as writer:
+        for out in process_tables(tables, settings):
+            writer.add_many([(t, rows) for t, rows in out.rows if rows.num_rows])
+            if out.dead:
+                writer.add("deadletters", deadletter_rows(out.dead, 0))
+        writer.flush()
+    client = connect(dsn, settings)
+    refresh_rollups(client)
+    client.close()
+    return dsn

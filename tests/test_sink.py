@@ -53,8 +53,8 @@ SETTINGS = Settings()
 
 
 @pytest.fixture(scope="session")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chdb") / "store.chdb"
+def store(chdb_store: Path) -> Path:
+    return chdb_store  # one chDB store per process (conftest)
 
 
 @pytest.fixture
