@@ -49,11 +49,13 @@ _INF_MAGNITUDE = 0x7F800000 >> SHIFT  # magnitude index of +inf (16320)
 
 def bucket_index(values: np.ndarray) -> np.ndarray:
     """Bucket index (int32) of every value; NaN must be filtered out by the caller."""
-    bits = np.asarray(values, dtype=np.float32).view(np.int32)
+    values = np.asarray(values)
+    fresh = values.dtype != np.float32  # then the cast below is our own copy, safe to shift in place
+    bits = (values.astype(np.float32) if fresh else values).view(np.int32)
     if bits.size and bits.min() < 0:
         # Negative floats: flip the 31 magnitude bits so that int order equals float order.
-        bits = bits ^ ((bits >> 31) & 0x7FFFFFFF)
-    return bits >> SHIFT
+        bits, fresh = bits ^ ((bits >> 31) & 0x7FFFFFFF), True
+    return np.right_shift(bits, SHIFT, out=bits) if fresh else bits >> SHIFT
 
 
 def bucket_value(index: np.ndarray | int) -> np.ndarray:

@@ -781,9 +781,13 @@ class WindowEngine:
     def _sketch_codes(self, keys: np.ndarray, v: np.ndarray) -> np.ndarray:
         """key << 15 | (bucket + 16384): int32 while keys fit in 15 bits (sorts twice as fast)."""
         index = sk.bucket_index(v)
-        if self._slots.n_keys <= 1 << (30 - sk.INDEX_BITS):  # (key + 1) << 15 must fit too
-            return (keys.astype(np.int32) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
-        return (keys.astype(np.int64) << sk.INDEX_BITS) + (index + sk.INDEX_OFFSET)
+        dtype = np.int32 if self._slots.n_keys <= 1 << (30 - sk.INDEX_BITS) else np.int64  # (key+1) << 15 fits
+        codes = keys.astype(dtype)
+        # In place: each pass reuses the buffer instead of allocating a new batch-sized array.
+        np.left_shift(codes, sk.INDEX_BITS, out=codes)
+        np.add(codes, sk.INDEX_OFFSET, out=codes)
+        np.add(codes, index, out=codes)
+        return codes
 
     # ------------------------------------------------------------ emission
 
