@@ -63,6 +63,7 @@ _SMALL_SPAN = 64  # a batch touching at most this many consecutive windows maps 
 # Counters are int32; `np.add.at(int32, idx, 1)` with a Python int misses numpy's fast indexed loop
 # (~90 ns instead of ~2.5 ns per event), a typed scalar hits it.
 _ONE = np.int32(1)
+_CHUNK = 1 << 15
 
 
 # ---------------------------------------------------------------- declarations
@@ -639,9 +640,13 @@ class WindowEngine:
             values = {name: v[rows] for name, v in values.items()}
 
         late = _Late()
-        accepted = self._ingest(keys, times, values, late)
-        if len(times):
-            self._max_time = max(self._max_time, int(times.max()))
+        accepted = 0
+        # Chunks of ~32k events keep the batch-sized temporaries in the L2 cache; the result does not
+        # depend on the split (see the module docstring), and windows are emitted once, at the end.
+        for lo in range(0, len(times), _CHUNK):
+            part = slice(lo, lo + _CHUNK)
+            accepted += self._ingest(keys[part], times[part], {k: v[part] for k, v in values.items()}, late, lo)
+            self._max_time = max(self._max_time, int(times[part].max()))
         out = self._emit(force=False)
         out.late = self._late_table(late, keys, times, rows, event_ids)
         out.rejected_rows = rejected
@@ -665,7 +670,8 @@ class WindowEngine:
 
     # ------------------------------------------------------------ ingest
 
-    def _ingest(self, keys: np.ndarray, times: np.ndarray, values: Mapping[str, np.ndarray], late: _Late) -> int:
+    def _ingest(self, keys: np.ndarray, times: np.ndarray, values: Mapping[str, np.ndarray], late: _Late,
+                offset: int) -> int:
         """Accumulate accepted events into their windows; record late ones. Returns accepted rows."""
         n = len(times)
         if n == 0:
@@ -702,7 +708,7 @@ class WindowEngine:
             ok = window * step + size > threshold
             lost = np.flatnonzero(~ok)
             if len(lost):
-                late.add(lost // hops, (window if np.ndim(window) == 0 else window[lost]) * step)
+                late.add(offset + lost // hops, (window if np.ndim(window) == 0 else window[lost]) * step)
                 np.add.at(self._late_counts, keys[lost], 1)
                 sel = np.flatnonzero(ok)
             by_event = ok.reshape(n, hops)

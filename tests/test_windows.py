@@ -16,6 +16,7 @@ import math
 import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
+from unittest import mock
 
 import numpy as np
 import pyarrow as pa
@@ -500,3 +501,18 @@ def test_many_keys_switch_sketch_codes_to_int64_mid_window() -> None:
     assert rows["n7"]["n"] == 2 and sk.count(rows["n7"]["v_sketch"]) == 2 and rows["n7"]["v_p50"] == pytest.approx(
         2.0, rel=sk.RELATIVE_ERROR)
     assert rows["n39999"]["n"] == 1 and rows["n39999"]["v_p99"] == pytest.approx(3.0, rel=sk.RELATIVE_ERROR)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios(), st.sampled_from([1, 3, 7]))
+def test_internal_chunking_is_invisible(case, chunk) -> None:
+    """ingest() works through big batches in cache-sized chunks; tiny chunks must change nothing."""
+    events, cuts, delay, lateness = case
+    for w in (Windowing(10, 10), Windowing(30, 10)):
+        expected, late, accepted = reference(events, w, delay, lateness)
+        with mock.patch("streams.windows._CHUNK", chunk):
+            run = run_engine(events, make_spec(w, gap_ms=12), delay, lateness, cuts)
+        check_windows(run, expected)
+        assert sorted(run.late) == sorted(late)
+        got = {k: {"end": v["end"], "samples": v["samples"]} for k, v in run.sessions.items() if v["samples"]}
+        assert got == reference_sessions(accepted, 12)  # sessions take samples their newest window accepts
