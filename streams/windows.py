@@ -288,6 +288,8 @@ class WindowSpec:
         return {name: fn(table) for name, fn in self.inputs.items()}
 
 
+# The late side output: one row per (event, window it missed). `key` is the spec's key columns
+# joined with "|" (just the id for single-key families).
 LATE_SCHEMA = pa.schema([
     pa.field("family", pa.string(), False), pa.field("key", pa.string(), False),
     pa.field("event_id", pa.string()), pa.field("event_time", TS, False),
