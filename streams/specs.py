@@ -83,16 +83,22 @@ FILINGS_SPEC = WindowSpec(
     ),
 )
 
+# Latency and jitter come from a probe reply, which a down link does not give (the simulator then
+# reports 0 ms): they count only samples with link_up, so an outage does not drag latency_p50 or
+# the sums towards 0; mean latency = latency_sum / up_samples (every up sample has a latency).
+# Loss counts every sample (100% while down is the truth): mean loss = loss_sum / samples.
+_up = Flag("link_up")
 NETWORK_SPEC = WindowSpec(
     family=NETWORK,
     keys=("node_id",),
     windowing=tumbling(minutes=1),
     inputs={
-        "up": Flag("link_up"),
+        "up": _up,
         "down": Flag("link_up", False),
+        "latency": Number("latency_ms", when=_up),
+        "jitter": Number("jitter_ms", when=_up),
         **{name: Number(f"{name}_{unit}") for name, unit in (
-            ("latency", "ms"), ("jitter", "ms"), ("loss", "pct"), ("rx", "bps"), ("tx", "bps"),
-            ("capacity", "bps"))},
+            ("loss", "pct"), ("rx", "bps"), ("tx", "bps"), ("capacity", "bps"))},
         "util": Derived("util", _utilisation),
     },
     aggs=(

@@ -128,10 +128,10 @@ class Flag:
 
 @dataclass(frozen=True)
 class Number:
-    """Number input: float64 `column`, NaN where null or where `when` does not hold."""
+    """Number input: float64 `column`, NaN where null or where the mask `when` does not hold."""
 
     column: str
-    when: Is | None = None
+    when: Is | Flag | None = None
     kind: Literal["number"] = field(default="number", init=False)
 
     def __call__(self, table: pa.Table) -> np.ndarray:

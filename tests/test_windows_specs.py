@@ -144,18 +144,42 @@ def test_network_minute_windows_and_outage_sessions() -> None:
     _, out, rows = run("network", records, lateness_ms=0, delay_ms=120_000)
     n1 = next(r for r in rows if r["node_id"] == "N1" and r["window_start"] == T0)
     assert (n1["samples"], n1["up_samples"], n1["availability"]) == (5, 3, 0.6)
-    assert (n1["latency_sum"], n1["latency_max"], n1["jitter_sum"]) == (60.0, 30.0, 5.0)
-    assert (n1["loss_sum"], n1["loss_max"], n1["capacity_bps"]) == (202.0, 100.0, 100.0)
+    # Latency and jitter only while the link is up: the two down samples' 0 ms (no probe reply) are absent.
+    assert (n1["latency_sum"], n1["latency_max"], n1["jitter_sum"]) == (60.0, 30.0, 3.0)
+    assert (n1["loss_sum"], n1["loss_max"], n1["capacity_bps"]) == (202.0, 100.0, 100.0)  # loss: every sample
     assert (n1["rx_bps_sum"], n1["tx_bps_sum"]) == (170.0, 210.0)
     assert n1["util_max"] == 0.9  # max(rx, tx) / capacity; the zero-capacity sample has no utilisation
-    assert math.isclose(n1["latency_p50"], 10.0, rel_tol=sk.RELATIVE_ERROR)  # sorted [0, 0, 10, 20, 30]
-    assert math.isclose(n1["latency_p95"], 20.0, rel_tol=sk.RELATIVE_ERROR)  # lower rank floor(0.95 * 4) = 3
-    assert sk.count(n1["latency_sketch"]) == 5 and dict(n1["latency_sketch"]).get(0) == 2  # two zero latencies
+    assert math.isclose(n1["latency_p50"], 20.0, rel_tol=sk.RELATIVE_ERROR)  # sorted [10, 20, 30]
+    assert math.isclose(n1["latency_p95"], 20.0, rel_tol=sk.RELATIVE_ERROR)  # lower rank floor(0.95 * 2) = 1
+    assert sk.count(n1["latency_sketch"]) == 3 and 0 not in dict(n1["latency_sketch"])  # no zero latency
     sessions = {(r["node_id"], r["start"]): r for r in plain(out.sessions)}
     assert sessions[("N1", T0 + 20_000)] == {
         "node_id": "N1", "start": T0 + 20_000, "end": T0 + 40_000, "duration_s": 20.0, "samples": 2, "version": 1}
     # N2: down at 0, next sample (up) 400 s later is beyond the 120 s gap: ends at its last down sample.
     assert sessions[("N2", T0)]["end"] == T0 and sessions[("N2", T0)]["duration_s"] == 0.0
+
+
+def test_network_latency_counts_only_samples_with_the_link_up() -> None:
+    """A node down for a whole minute (0 ms latency and jitter, 100% loss: no probe reply) has no
+    latency in that window, and a half-down minute's latency is that of its up samples only."""
+    def ev(i: int, t_s: int, up: bool, latency: float) -> dict:
+        return {"event_id": f"n{i}", "event_time": T0 + t_s * 1000, "node_id": "N1", "latency_ms": latency,
+                "jitter_ms": latency / 10, "loss_pct": 0.0 if up else 100.0, "rx_bps": 1.0, "tx_bps": 1.0,
+                "capacity_bps": 10.0, "link_up": up}
+
+    records = [ev(i, 10 * i, False, 0.0) for i in range(6)]  # minute 0: down throughout
+    records += [ev(6 + i, 60 + 10 * i, i % 2 == 0, 40.0 if i % 2 == 0 else 0.0) for i in range(6)]  # half down
+    records += [{**ev(12, 125, True, 50.0), "link_up": None}]  # unknown link state: no latency either
+    _, _, rows = run("network", records)
+    by = {r["window_start"]: r for r in rows}
+    down, half, unknown = by[T0], by[T0 + 60_000], by[T0 + 120_000]
+    assert (down["samples"], down["up_samples"], down["loss_sum"], down["loss_max"]) == (6, 0, 600.0, 100.0)
+    assert down["latency_p50"] is down["latency_p95"] is down["latency_max"] is None
+    assert (down["latency_sum"], down["jitter_sum"], down["latency_sketch"]) == (0.0, 0.0, [])
+    assert (half["samples"], half["up_samples"], half["latency_sum"], half["jitter_sum"]) == (6, 3, 120.0, 12.0)
+    assert math.isclose(half["latency_p50"], 40.0, rel_tol=sk.RELATIVE_ERROR) and half["latency_max"] == 40.0
+    assert half["latency_sum"] / half["up_samples"] == 40.0 and half["loss_sum"] == 300.0
+    assert (unknown["samples"], unknown["up_samples"], unknown["latency_sum"]) == (1, 0, 0.0)
 
 
 def test_ingest_table_late_rows_carry_ids_and_rejections_their_reasons() -> None:
