@@ -42,7 +42,7 @@ def build(targets: Targets) -> Dashboard:
         """, unit="s", thresholds=count_alarm(1), w=6, h=4, description="Outage duration inside the time range."))
 
     d = d.with_panel(timeseries_panel(
-        "Availability", f"""
+        "Availability over time", f"""
             SELECT $__timeInterval(window_start) AS time, sum(up_samples) / nullIf(sum(samples), 0) AS availability
             FROM agg_network FINAL
             WHERE {RANGE}
@@ -82,7 +82,7 @@ def build(targets: Targets) -> Dashboard:
         description="Mean throughput per node times the number of nodes: the network's total."))
 
     d = d.with_panel(table_panel(
-        "Outages", f"""
+        "Outage sessions", f"""
             SELECT o.node_id AS node, n.role AS role, ifNull(g.name, '') AS agency,
                    o.`start` AS started, o.`end` AS last_down, o.duration_s AS duration_s,
                    o.`end` >= $__toTime - INTERVAL 2 MINUTE AS ongoing

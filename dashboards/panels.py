@@ -126,6 +126,8 @@ def timeseries_panel(title: str, query: str, *, unit: str, min_interval: str, w:
         .legend(VizLegendOptions().show_legend(True).display_mode(LegendDisplayMode.LIST)
                 .placement(LegendPlacement.BOTTOM).calcs([]))
         .grid_pos(_pos(w, h))
+        .line_width(2)
+        .fill_opacity(10)
     )
     if thresholds is not None:
         p = p.thresholds(thresholds).thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED))

@@ -47,15 +47,18 @@ def build(targets: Targets) -> Dashboard:
         "Late events", "SELECT count() AS late_events FROM late_events FINAL WHERE $__timeFilter(event_time)",
         unit="short", thresholds=count_alarm(), w=4, h=4,
         description="Events later than the allowed lateness: stored, not counted in their windows."))
-    freshness = _union([f"SELECT max(window_end) AS newest FROM {t} WHERE window_end <= now() + INTERVAL 5 MINUTE"
+    # Newest window per table among those that started in the day before the range end (a key range).
+    freshness = _union([f"SELECT max(window_end) AS newest FROM {t} FINAL "
+                        "WHERE window_start > $__toTime - INTERVAL 1 DAY AND window_start <= $__toTime"
                         for _, t in AGG_TABLES])
     d = d.with_panel(stat_panel(
         "Freshness", f"""
-            SELECT dateDiff('second', max(newest), now()) AS behind_s
+            SELECT dateDiff('second', max(newest), $__toTime) AS behind_s
             FROM (
                 {freshness}
             )
-        """, unit="s", w=4, h=4, description="How far the newest closed window is behind the wall clock."))
+        """, unit="s", w=4, h=4,
+        description="How far the newest window is behind the end of the range (now, when live)."))
     d = d.with_panel(stat_panel(
         "Oldest checkpoint", """
             SELECT if(count() = 0, NULL, dateDiff('second', min(written_at), now())) AS checkpoint_age_s
@@ -141,7 +144,7 @@ def build(targets: Targets) -> Dashboard:
             ORDER BY consumer_group, topic, `partition`
         """, w=12, h=8, units={"age_s": "s"}, thresholds=neutral()))
     d = d.with_panel(table_panel(
-        "Late events", """
+        "Late events by key", """
             SELECT family, key, count() AS events, min(event_time) AS earliest, max(event_time) AS latest,
                    max(detected_at) AS last_detected
             FROM late_events FINAL

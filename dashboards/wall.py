@@ -158,7 +158,7 @@ def build(targets: Targets) -> Dashboard:
             LIMIT 10
         """, unit="short", thresholds=neutral(), w=8, h=10, lo=0))
     d = d.with_panel(table_panel(
-        "Active alerts", f"""
+        "Alerts firing now", f"""
             SELECT max(event_time) AS last_raised, severity, rule, subject,
                    argMax(message, event_time) AS message
             FROM alerts FINAL

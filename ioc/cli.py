@@ -69,10 +69,43 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
                                           speed=args.speed, fmt=args.format, broker_kind=args.broker))
 
 
+def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
+    from briefing import write_briefing
+
+    out = write_briefing(args.clickhouse or settings.clickhouse_dsn, args.date, args.lang, args.out, settings,
+                         scenario=args.scenario)
+    print(out)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.migrate import migrate
 
     migrate(args.clickhouse or settings.clickhouse_dsn, settings)
+    return 0
+
+
+def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
+    from dashboards.datasource import ClickHouseEndpoint
+
+    if args.clickhouse_host:
+        endpoint = ClickHouseEndpoint(args.clickhouse_host, args.clickhouse_port or 8123,
+                                      args.clickhouse_database or "ioc")
+    elif args.action == "push":
+        endpoint = ClickHouseEndpoint.from_dsn(settings.clickhouse_dsn)
+    else:
+        endpoint = ClickHouseEndpoint()  # the docker-compose service
+    if args.action == "export":
+        from dashboards.export import ExportOptions, export
+
+        for path in export(args.out, ExportOptions(endpoint=endpoint, scenario=args.scenario)):
+            print(path)
+        return 0
+    from dashboards.push import connect, push
+
+    report = push(connect(args.grafana_url or settings.grafana_url, settings), endpoint, settings,
+                  scenario=args.scenario, update_secrets=args.update_secrets)
+    print("\n".join(report.lines()))
     return 0
 
 
@@ -89,6 +122,14 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"unknown benchmark {args.what!r}")
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _vietnam_today() -> date:
+    """Leaders read the briefing in Vietnam: "today" is the local date there, not the machine's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +172,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto", help="local broker kind")
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("briefing", help="the leaders' morning briefing: one A4 HTML page about the day before --date")
+    p.add_argument("--date", type=date.fromisoformat, default=_vietnam_today(),
+                   help="briefing date (YYYY-MM-DD, default today in Vietnam); it covers the day before")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi", help="Vietnamese or English")
+    p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
+    p.add_argument("--scenario", default="default", help="scenario whose [targets] the KPIs are judged against")
+    p.add_argument("--out", type=Path, default=Path("var/briefing.html"), help="output HTML file")
+    p.set_defaults(func=cmd_briefing)
+
     p = sub.add_parser("worker", help="run a stream worker (Faust): Kafka topics -> windows -> ClickHouse")
     p.add_argument("--loglevel", choices=("crit", "error", "warn", "info", "debug"), default="warn")
     p.set_defaults(func=cmd_worker)
@@ -139,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("migrate",))
     p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
     p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("dashboards", help="Grafana: export JSON models + provisioning, or push to a Grafana")
+    p.add_argument("action", choices=("export", "push"))
+    p.add_argument("--out", type=Path, default=Path("deploy/grafana"), help="export: output directory")
+    p.add_argument("--grafana-url", default="", help="push: Grafana base URL (default IOC_GRAFANA_URL); "
+                   "credentials from IOC_GRAFANA_TOKEN or IOC_GRAFANA_USER/IOC_GRAFANA_PASSWORD")
+    p.add_argument("--clickhouse-host", default="", help="ClickHouse host as Grafana reaches it "
+                   "(export default: clickhouse; push default: from IOC_CLICKHOUSE_DSN)")
+    p.add_argument("--clickhouse-port", type=int, default=0, help="its HTTP port (default 8123)")
+    p.add_argument("--clickhouse-database", default="", help="its database (default ioc)")
+    p.add_argument("--scenario", default="default", help="scenario whose [targets] set the thresholds")
+    p.add_argument("--update-secrets", action="store_true", help="push: send the reader password even if "
+                   "the data source already has one")
+    p.set_defaults(func=cmd_dashboards)
 
     p = sub.add_parser("bench", help="benchmarks (results as JSON)")
     p.add_argument("what", choices=("kernel", "sink"))
