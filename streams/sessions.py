@@ -9,16 +9,33 @@ millisecond as a "down" sample counts as after it):
   (then `end` = that up sample's time), otherwise by the gap timeout (`end` = last down sample);
 - `duration_s` = (end - start) / 1000.
 
-Emission (idempotent on (key, start), latest `version` wins):
-- first emitted (version 1) once the watermark passes its closing point (the closing up sample, or
-  last down + gap), or on `flush`;
-- re-emitted with version + 1 whenever a late sample changes it (longer, shorter, more samples);
+Emission (idempotent on (key, start), highest `version` wins):
+- first emitted once the watermark passes its closing point (the closing up sample, or last down +
+  gap), or on `flush`;
+- re-emitted whenever a later-accepted sample changes it (longer, shorter, more or fewer samples);
 - if a late sample merges it into an earlier session or removes its first sample's role as a start,
   its (key, start) row is re-emitted as a *tombstone*: samples = 0, end = start (readers keep rows
   with samples > 0 of the latest version);
 - final (state freed, never changes again) once no acceptable sample can reach it: every future
   accepted sample has time >= `horizon` (see `WindowEngine`), so a session whose last down sample
   is more than `gap_ms` before the horizon is final.
+
+Versions are content-monotonic: a row's `version` is the number of samples of its key (up and down)
+accepted so far, counted in input order, when the row is emitted (the same rule for a tombstone).
+A session's rows are a function of the accepted samples of its key alone, and which samples are
+accepted does not depend on batch boundaries, so two emissions of a (key, start) row with the same
+version have identical content (across batch splits, crashes and replays from a checkpoint). A row
+is re-emitted only when it changed, which takes a newly accepted sample of its key, so every
+re-emission, tombstones included, has a strictly higher version than any earlier one of that row.
+Why not the session's own sample count: it can stay the same while the row changes (the closing up
+sample arriving after a flush moves `end`) or even drop (a late up sample splits the session).
+Limits: uint32, so 2**32 samples per key over the stream's life (1,300 years at one sample per
+10 s); versions are not consecutive; they compare rows computed from the same stream start (a
+restored checkpoint continues the counts; a fresh engine started mid-stream counts lower than the
+rows already stored). After a crash, a row written between the checkpoint and the crash that
+stopped being a start before the replay emitted it (merged away by a late sample, and the replay's
+batches never showed it as a start) is not tombstoned: the restored tracker does not know it was
+written. (Windows have no such case: the replay emits every row with events again.)
 
 State: the down samples of sessions that are not final (old interior samples of a long outage are
 collapsed into one weighted row), and the up samples no older than horizon - gap (only those can
@@ -89,6 +106,8 @@ class SessionTracker:
     _ups: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # sorted, this emit
     # Emitted, not yet final: (key, start) -> (version, end, samples).
     _emitted: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
+    # Accepted samples per key code (the version of a row emitted now).
+    _seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def observe(self, keys: np.ndarray, times: np.ndarray, down: np.ndarray) -> None:
         """Add accepted samples (any order)."""
@@ -96,6 +115,10 @@ class SessionTracker:
             return
         if self._origin is None:
             self._origin = int(times.min()) - (1 << (_TIME_BITS - 1))
+        per_key = np.bincount(keys)
+        if len(per_key) > len(self._seen):
+            self._seen = np.concatenate((self._seen, np.zeros(len(per_key) - len(self._seen), dtype=np.int64)))
+        self._seen[: len(per_key)] += per_key
         down = down.astype(bool, copy=False)
         if down.any():
             self._dk = np.concatenate((self._dk, keys[down]))
@@ -124,24 +147,28 @@ class SessionTracker:
             if seen is None and not due[i]:
                 continue
             if seen is None or seen[1:] != (end, samples):
-                version = 1 if seen is None else seen[0] + 1
+                version = int(self._seen[key[0]])
                 rows.append((*key, end, samples, version))
                 self._emitted[key] = (version, end, samples)
             if final[i]:
                 self._emitted.pop(key, None)
-        for key, (version, _end, samples) in list(self._emitted.items()):
+        for key, (_version, _end, samples) in list(self._emitted.items()):
             if key in live:
                 continue
             if samples:  # tombstone: this (key, start) no longer starts a session
-                rows.append((*key, key[1], 0, version + 1))
-                self._emitted[key] = (version + 1, key[1], 0)
+                version = int(self._seen[key[0]])
+                rows.append((*key, key[1], 0, version))
+                self._emitted[key] = (version, key[1], 0)
             if key[1] + gap < horizon:  # no accepted sample can make it a start again
                 del self._emitted[key]
         self._prune(sessions, final, horizon)
         return _rows(rows)
 
     def clear(self) -> None:
+        """Forget every sample and session (end of stream); the per-key counts (versions) go on."""
+        seen = self._seen
         self.__init__(self.spec)  # type: ignore[misc]
+        self._seen = seen
 
     # ------------------------------------------------------------ internals
 

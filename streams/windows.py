@@ -15,10 +15,10 @@ Use (the Faust worker does exactly this, per partition):
 
 Time model (all times int64 ms since the epoch, UTC)
 - M = the maximum event time seen so far (rejected future times excluded); watermark W = M - `delay_ms`.
-- Window [start, end) is *due* once W >= end: its rows are emitted with version 1.
+- Window [start, end) is *due* once W >= end: its rows are emitted then.
 - After that it stays in state and keeps accepting events until W >= end + `lateness_ms`; such a
-  late-but-allowed event makes its (window, key) row change, and the row is re-emitted with
-  version + 1 (only the rows that changed). An idempotent sink keyed on (window, key) keeps the
+  late-but-allowed event makes its (window, key) row change, and the row is re-emitted (only the
+  rows that changed) with a higher version. An idempotent sink keyed on (window, key) keeps the
   highest version, so re-emission never double counts.
 - An event whose window has end + `lateness_ms` <= W (W taken *just before that event*, i.e. over
   the events preceding it in input order) is late: it goes to the late side output (one row per
@@ -32,8 +32,18 @@ a version bump) for another allowed lateness of watermark progress; anything old
 Determinism: acceptance is decided per event against the watermark of the events before it, and
 aggregates are accumulated in input order (`np.add.at` and friends apply updates in index order), so
 the set of accepted events and the final value of every window (sums bit for bit) depend only on
-the input order, not on how it is split into batches. Only *when* rows are emitted, hence how many
-versions a row goes through, depends on the batch boundaries.
+the input order, not on how it is split into batches. Only *when* rows are emitted, hence which of
+a row's intermediate states get emitted, depends on the batch boundaries.
+
+Versions are content-monotonic: a (window, key) row's `version` is the number of events accepted
+into it so far (uint32, >= 1 since rows without events are not emitted). The first n accepted events
+of a row are the same whatever the batch boundaries (see above), so two emissions of a row with the
+same version have identical content, even across a crash, a restored checkpoint and a replay with
+other batch boundaries; a re-emission has more events, hence a strictly higher version. A sink that
+keeps the highest version (ReplacingMergeTree(version)) therefore keeps the newest content, never an
+arbitrary one. Versions are not consecutive, and only compare rows computed from the same stream
+start (a restored checkpoint continues the counts). Outage sessions have their own rule, of the same
+kind: see `streams.sessions`.
 
 State: per open window a slot of dense per-key arrays (counts, sums, min, max) plus a sketch
 buffer; slots are reused once W passes end + lateness. Memory is O(open windows x keys); the
@@ -463,7 +473,6 @@ class _Slots:
         self.fills |= {f"max:{n}": -np.inf for n in plan.maxs}
         self.n_slots, self.n_keys = n_slots, n_keys
         self.arrays = {name: self._new(name, n_slots, n_keys) for name in self.fills}
-        self.version = np.zeros((n_slots, n_keys), dtype=np.uint32)
         self.window = np.full(n_slots, NO_TIME, dtype=np.int64)  # window index per slot
         self.slot_of: dict[int, int] = {}
         self.emitted_once = np.zeros(n_slots, dtype=bool)
@@ -488,9 +497,7 @@ class _Slots:
             new = self._new(name, self.n_slots, grown)
             new[:, : self.n_keys] = old
             self.arrays[name] = new
-        version = np.zeros((self.n_slots, grown), dtype=np.uint32)
-        version[:, : self.n_keys] = self.version
-        self.version, self.n_keys = version, grown
+        self.n_keys = grown
 
     def slot(self, window: int) -> int:
         slot = self.slot_of.get(window)
@@ -510,7 +517,6 @@ class _Slots:
             new = self._new(name, grown, self.n_keys)
             new[: self.n_slots] = old
             self.arrays[name] = new
-        self.version = np.concatenate((self.version, np.zeros_like(self.version)))
         self.window = np.concatenate((self.window, np.full(self.n_slots, NO_TIME, dtype=np.int64)))
         self.emitted_once = np.concatenate((self.emitted_once, np.zeros(self.n_slots, dtype=bool)))
         self.touched = np.concatenate((self.touched, np.zeros(self.n_slots, dtype=bool)))
@@ -523,7 +529,6 @@ class _Slots:
         self.window[slot] = NO_TIME
         for name, arr in self.arrays.items():
             arr[slot] = self.fills[name]
-        self.version[slot] = 0
         self.emitted_once[slot] = self.touched[slot] = False
         for bufs in self.sketches.values():
             bufs[slot] = _SketchBuffer()
@@ -585,7 +590,7 @@ class WindowEngine:
     def state_nbytes(self) -> int:
         """Bytes held by window state (dense arrays and sketch buffers), for memory reports."""
         slots = self._slots
-        dense = sum(a.nbytes for a in slots.arrays.values()) + slots.version.nbytes
+        dense = sum(a.nbytes for a in slots.arrays.values())
         sketches = sum(b.codes.nbytes + b.counts.nbytes + sum(r.nbytes for r in b.raw)
                        for bufs in slots.sketches.values() for b in bufs)
         return int(dense + sketches)
@@ -816,7 +821,6 @@ class WindowEngine:
                 events = slots.arrays["events"][slot]
                 changed = np.flatnonzero(events != slots.arrays["emitted"][slot])
                 if len(changed):
-                    slots.version[slot, changed] += 1
                     slots.arrays["emitted"][slot, changed] = events[changed]
                     tables.append(self._window_table(slot, start, end, changed))
                 slots.emitted_once[slot], slots.touched[slot] = True, False
@@ -836,7 +840,7 @@ class WindowEngine:
             "window_end": pa.array(np.full(n, end, dtype=np.int64), TS),
         }
         cols |= dict(zip(self.spec.keys, self.keys.decode(rows), strict=True))
-        cols["version"] = pa.array(slots.version[slot, rows])
+        cols["version"] = pa.array(slots.arrays["events"][slot, rows].astype(np.uint32))  # see the module docstring
         numeric: dict[str, np.ndarray] = {}
         sketches: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 

@@ -83,7 +83,7 @@ def test_service_center_minute_windows() -> None:
     assert out.windows.schema == SPECS["service_center"].window_schema()
     by = {(r["window_start"], r["center_id"]): r for r in rows}
     c1 = by[(T0, "C1")]
-    assert c1["window_end"] == T0 + 60_000 and c1["version"] == 1
+    assert c1["window_end"] == T0 + 60_000 and c1["version"] == 10  # version: events accepted into the row
     assert [c1[k] for k in ("issued", "called", "served", "abandoned", "counters_opened", "counters_closed")] == [
         2, 3, 2, 1, 1, 1]
     assert (c1["wait_count"], c1["wait_sum"], c1["wait_max"]) == (2, 120.0, 120.0)
@@ -154,7 +154,8 @@ def test_network_minute_windows_and_outage_sessions() -> None:
     assert sk.count(n1["latency_sketch"]) == 3 and 0 not in dict(n1["latency_sketch"])  # no zero latency
     sessions = {(r["node_id"], r["start"]): r for r in plain(out.sessions)}
     assert sessions[("N1", T0 + 20_000)] == {
-        "node_id": "N1", "start": T0 + 20_000, "end": T0 + 40_000, "duration_s": 20.0, "samples": 2, "version": 1}
+        "node_id": "N1", "start": T0 + 20_000, "end": T0 + 40_000, "duration_s": 20.0, "samples": 2,
+        "version": 6}  # N1's samples so far
     # N2: down at 0, next sample (up) 400 s later is beyond the 120 s gap: ends at its last down sample.
     assert sessions[("N2", T0)]["end"] == T0 and sessions[("N2", T0)]["duration_s"] == 0.0
 
