@@ -23,6 +23,7 @@ COPY streams ./streams
 COPY sinks ./sinks
 COPY dashboards ./dashboards
 COPY benchmarks ./benchmarks
+COPY briefing ./briefing
 COPY deploy ./deploy
 RUN pip install . \
     && useradd --create-home --uid 10001 ioc \

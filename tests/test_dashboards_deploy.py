@@ -129,6 +129,15 @@ def test_compose_stack_services(compose: dict[str, Any]) -> None:
         assert re.search(rf"^#?\s*{variable}[=:]", env_example, re.MULTILINE), f"{variable} missing in .env.example"
 
 
+def test_app_image_copies_what_exists_and_every_package_it_installs() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    sources = [src for line in dockerfile.splitlines() if line.startswith("COPY ")
+               for src in line.split()[1:-1]]
+    assert all((REPO / src).exists() for src in sources), sources
+    for package in ("ioc", "models", "simulators", "streams", "sinks", "dashboards", "deploy"):
+        assert package in sources
+
+
 def test_topics_created_by_compose_are_the_models_topics() -> None:
     from models.events import ALL_TOPICS
 
