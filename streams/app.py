@@ -47,6 +47,7 @@ class WorkerStats:
     """What the demo's live view and `ioc worker` report (written to DATA_DIR/worker-<pid>.json)."""
 
     started_at: float = field(default_factory=time.time)
+    messages_in: int = 0
     events_in: int = 0
     events_valid: int = 0
     windows_out: int = 0
@@ -72,6 +73,7 @@ class StreamWorker:
         self.pipelines: dict[str, FamilyPipeline] = pipelines(settings)
         self.stats = WorkerStats()
         self.last_event_at: dict[TP, float] = {}
+        self.checkpointed: dict[TP, int] = {}  # next offset of each partition's last checkpoint
         self.deadletter_topic = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
         self.alerts_topic = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
         self.lock = asyncio.Lock()  # batches, checkpoints and rebalances never interleave
@@ -108,6 +110,7 @@ class StreamWorker:
                 alert["event_time"] = alert["event_time"].isoformat()
                 await self.alerts_topic.send(key=alert["subject"].encode(), value=orjson.dumps(alert))
         s = self.stats
+        s.messages_in += out.messages_in
         s.events_in += out.events_in
         s.events_valid += out.events_valid
         s.windows_out += out.windows_out
@@ -142,7 +145,8 @@ class StreamWorker:
             snapshots: dict[str, dict[int, tuple[int, bytes]]] = {}
             for topic, pipeline in self.pipelines.items():
                 states = {p: (s.next_offset, s.snapshot()) for p, s in pipeline.partitions.items()
-                          if s.next_offset > 0 and (only is None or TP(topic, p) in only)}
+                          if s.next_offset > self.checkpointed.get(TP(topic, p), 0)
+                          and (only is None or TP(topic, p) in only)}
                 if states:
                     snapshots[topic] = states
             if not snapshots:
@@ -156,6 +160,7 @@ class StreamWorker:
                 self._sink_failed(exc)
                 return False
             offsets = {TP(topic, p): off for topic, states in snapshots.items() for p, (off, _) in states.items()}
+            self.checkpointed.update(offsets)
             try:
                 await self.app.consumer._commit_offsets(offsets)  # Faust's commit path, for our own offsets
             except Exception as exc:
@@ -174,10 +179,13 @@ class StreamWorker:
                     if p in stored:
                         state = PartitionState.restore(stored[p][1])
                         state.next_offset = stored[p][0]
+                        # Its open windows must be emitted even if no new event ever arrives.
+                        self.last_event_at[TP(topic, p)] = time.monotonic()
                         log.info("restored %s[%d] at offset %d", topic, p, state.next_offset)
                     else:
                         state = pipeline.new_state()
                     pipeline.partitions[p] = state
+                    self.checkpointed[TP(topic, p)] = state.next_offset
                 for p in [p for p in pipeline.partitions if p not in mine]:
                     del pipeline.partitions[p]
             self.stats.partitions = sum(len(p.partitions) for p in self.pipelines.values())

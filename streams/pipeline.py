@@ -58,11 +58,16 @@ class Outputs:
     rows: list[tuple[str, pa.Table]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     alerts: pa.Table | None = None
-    events_in: int = 0
+    messages_in: int = 0  # Kafka messages (an Arrow message holds many events)
     events_valid: int = 0
     windows_out: int = 0
     late: int = 0
-    skipped: int = 0  # already in a restored checkpoint
+    skipped: int = 0  # messages already in a restored checkpoint
+
+    @property
+    def events_in(self) -> int:
+        """Events seen: valid ones plus everything dead-lettered."""
+        return self.events_valid + len(self.dead)
 
 
 @dataclass
@@ -91,7 +96,7 @@ class FamilyPipeline:
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs:
         """A batch of one topic's messages (any partitions, offset order within each)."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        out = Outputs(events_in=len(batch))
+        out = Outputs(messages_in=len(batch))
         for partition in np.unique(batch.partitions):
             state = self.state(int(partition))
             mine = batch.partitions == partition

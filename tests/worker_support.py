@@ -1,0 +1,182 @@
+"""Run real `ioc worker` processes in tests and read what they wrote.
+
+A worker owns its chDB store (one process per path), so the test reads it from a short-lived
+subprocess after the worker stopped, as Parquet files: no second chDB path in the test process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from streams.pipeline import Outputs
+
+AGG_KEYS = {
+    "agg_service_center": ["window_start", "center_id"],
+    "agg_filings": ["window_start", "agency_code", "channel", "level"],
+    "agg_network": ["window_start", "node_id"],
+    "network_outages": ["node_id", "start"],
+}
+IGNORED = {"version", "ingested_at"}
+
+
+@dataclass
+class WorkerProcess:
+    data_dir: Path
+    broker_url: str
+    dsn: str
+    app_id: str
+    extra_env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return os.environ | {"IOC_DATA_DIR": str(self.data_dir), "IOC_BROKER_URL": self.broker_url,
+                             "IOC_CLICKHOUSE_DSN": self.dsn, "IOC_APP_ID": self.app_id,
+                             "IOC_CHECKPOINT_INTERVAL_S": "1", "IOC_IDLE_FLUSH_S": "2"} | self.extra_env
+
+    def start(self) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "worker.log").open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "ioc.cli", "worker"], env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+        return self
+
+    def stats(self) -> dict:
+        assert self.process is not None
+        try:
+            return json.loads((self.data_dir / f"worker-{self.process.pid}.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        self._wait(lambda s: s.get("partitions", 0) > 0, timeout_s, "joined the group")
+
+    def _wait(self, done, timeout_s: float, what: str) -> dict:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log()[-4000:]}")
+            stats = self.stats()
+            if stats and done(stats):
+                return stats
+            time.sleep(0.25)
+        raise AssertionError(f"worker never {what}; stats {self.stats()}\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        path = self.data_dir / "worker.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+
+def wait_all_done(workers: Iterable[WorkerProcess], events: int, timeout_s: float = 240) -> None:
+    """Until the workers together processed `events` messages, have no lag, nothing buffered, and the
+    idle flush emitted the last windows (stats quiet for a few seconds)."""
+    workers = list(workers)
+    deadline = time.monotonic() + timeout_s
+    quiet_since = None
+    last = None
+    while time.monotonic() < deadline:
+        stats = [w.stats() for w in workers]
+        for w in workers:
+            assert w.process is not None and w.process.poll() is None, w.log()[-4000:]
+        seen = sum(int(s.get("events_in", 0)) + int(s.get("skipped", 0)) for s in stats)
+        snapshot = [(s.get("events_in"), s.get("windows_out"), s.get("writer", {}).get("rows_inserted")) for s in stats]
+        settled = (seen >= events and all(s.get("lag", 1) == 0 for s in stats)
+                   and all(s.get("writer", {}).get("buffered_rows", 1) == 0 for s in stats))
+        if settled and snapshot == last:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 4:
+                return
+        else:
+            quiet_since = None
+        last = snapshot
+        time.sleep(0.5)
+    raise AssertionError(f"workers not done: {[w.stats() for w in workers]}\n{workers[0].log()[-3000:]}")
+
+
+_DUMP = """
+import sys, clickhouse_connect, pyarrow.parquet as pq
+client = clickhouse_connect.get_client(dsn=sys.argv[1])
+for table, out in zip(sys.argv[2::2], sys.argv[3::2]):
+    pq.write_table(client.query_arrow(f"SELECT * FROM {table} FINAL"), out)
+client.close()
+"""
+
+
+def dump_tables(dsn: str, tables: list[str], out_dir: Path) -> dict[str, pa.Table]:
+    """Read tables (FINAL) from a store in a subprocess: a chDB store or a server DSN."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    args = [a for t in tables for a in (t, str(out_dir / f"{t}.parquet"))]
+    subprocess.run([sys.executable, "-c", _DUMP, dsn, *args], check=True, capture_output=True, timeout=120)
+    return {t: pq.read_table(out_dir / f"{t}.parquet") for t in tables}
+
+
+def comparable(table: pa.Table, name: str) -> pa.Table:
+    """Sorted by the table's idempotency key, without bookkeeping columns; times as UTC ms."""
+    table = table.select([c for c in table.column_names if c not in IGNORED])
+    columns = {}
+    for n in table.column_names:
+        col = table.column(n)
+        if pa.types.is_timestamp(col.type):
+            col = pc.cast(pc.cast(col, pa.timestamp("ms", tz="UTC")), pa.int64())
+        columns[n] = col
+    table = pa.table(columns)
+    return table.sort_by([(k, "ascending") for k in AGG_KEYS[name]])
+
+
+def expected_aggregates(outputs: list[Outputs]) -> dict[str, pa.Table]:
+    """The latest version of every window (and outage) the pipelines emitted."""
+    parts: dict[str, list[pa.Table]] = {}
+    for out in outputs:
+        for table, rows in out.rows:
+            if table in AGG_KEYS and rows.num_rows:
+                parts.setdefault(table, []).append(rows)
+    result = {}
+    for table, chunks in parts.items():
+        rows = pa.concat_tables(chunks)
+        keys = AGG_KEYS[table]
+        order = rows.sort_by([*[(k, "ascending") for k in keys], ("version", "descending")])
+        seen: set[tuple] = set()
+        keep = []
+        key_rows = order.select(keys).to_pylist()
+        for i, k in enumerate(key_rows):
+            t = tuple(k.values())
+            if t not in seen:
+                seen.add(t)
+                keep.append(i)
+        result[table] = order.take(pa.array(keep))
+    return result
+
+
+def assert_same_tables(actual: pa.Table, expected: pa.Table, name: str) -> None:
+    a, e = comparable(actual, name), comparable(expected, name)
+    assert a.num_rows == e.num_rows, f"{name}: {a.num_rows} rows in ClickHouse, {e.num_rows} expected"
+    for column in e.column_names:
+        got, want = a.column(column).to_pylist(), e.column(column).to_pylist()
+        if got != want:
+            bad = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+            raise AssertionError(f"{name}.{column} differs at row {bad}: {got[bad]!r} != {want[bad]!r}; "
+                                 f"key {a.select(AGG_KEYS[name]).slice(bad, 1).to_pylist()}")
