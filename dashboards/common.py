@@ -49,7 +49,8 @@ def alerts_annotation(name: str, where: str, color: str = "red") -> AnnotationQu
     """Alerts from the `alerts` table as annotations: a marker per alert in the time range.
 
     `where` narrows them (family, severity, the dashboard's scope); it is SQL on the alerts table.
-    Columns follow the plugin's annotation contract: `time`, `text`, then tag columns.
+    Columns are the names Grafana maps by default (standard annotation support): `time`, `text`, and
+    `tags`, a comma-separated string Grafana splits into tags (filterable per dashboard).
     """
     target = (
         ClickHouseQueryBuilder()
@@ -58,7 +59,7 @@ def alerts_annotation(name: str, where: str, color: str = "red") -> AnnotationQu
         .table()
         .raw_sql(sql(f"""
             SELECT event_time AS time, concat(severity, ' ', rule, ': ', message) AS text,
-                   family AS tag_family, severity AS tag_severity
+                   concat(family, ',', severity, ',', rule) AS tags
             FROM alerts FINAL
             WHERE $__timeFilter(event_time) AND {where}
             ORDER BY time

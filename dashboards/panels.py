@@ -44,6 +44,7 @@ from dashboards.targets import neutral
 # the panel's min interval. Fixing it (instead of Grafana's default, the panel width in pixels)
 # keeps the bucket size the same on a wall screen and on a laptop.
 MAX_POINTS = 288
+EVENTS_PER_S = "suffix: ev/s"  # a Grafana custom unit
 ONE_MINUTE = "1m"  # service-center and network windows (streams/specs.py)
 FIVE_MINUTES = "5m"  # filings windows
 

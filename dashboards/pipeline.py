@@ -16,7 +16,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards.common import alerts_annotation, base
-from dashboards.panels import ONE_MINUTE, stat_panel, table_panel, timeseries_panel
+from dashboards.panels import EVENTS_PER_S, ONE_MINUTE, stat_panel, table_panel, timeseries_panel
 from dashboards.targets import Targets, count_alarm, neutral
 
 UID = "ioc-pipeline"
@@ -86,7 +86,7 @@ def build(targets: Targets) -> Dashboard:
                 {flow}
             )
             ORDER BY time, family
-        """, unit="reqps", min_interval=ONE_MINUTE, w=12, description="By event time, deduplicated."))
+        """, unit=EVENTS_PER_S, min_interval=ONE_MINUTE, w=12, description="By event time, deduplicated."))
     delay = _union([
         f"SELECT $__timeInterval(window_start) AS time, '{family}' AS family, "
         f"quantile(0.99)(dateDiff('millisecond', window_end, ingested_at)) / 1000 AS delay_s "

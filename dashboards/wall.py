@@ -10,7 +10,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards.common import TODAY, alerts_annotation, base
-from dashboards.panels import ONE_MINUTE, bargauge_panel, stat_panel, table_panel, timeseries_panel
+from dashboards.panels import EVENTS_PER_S, ONE_MINUTE, bargauge_panel, stat_panel, table_panel, timeseries_panel
 from dashboards.targets import Targets, at_least, at_most, availability, count_alarm, neutral
 
 UID = "ioc-wall"
@@ -74,7 +74,8 @@ def build(targets: Targets) -> Dashboard:
             FROM agg_service_center FINAL
             WHERE {TODAY}
         """, unit="s", decimals=1, thresholds=at_most(targets.mean_wait_min * 60 * 2), **big,
-        description="90th percentile of the wait before a counter call (merged window sketches)."))
+        description="90th percentile of the wait before a counter call (merged window sketches); "
+                    f"red above twice the {targets.mean_wait_min:g}-minute mean-wait target."))
     d = d.with_panel(stat_panel(
         "Mean wait today", f"""
             SELECT sum(wait_sum) / nullIf(sum(wait_count), 0) AS mean_wait_s
@@ -122,7 +123,7 @@ def build(targets: Targets) -> Dashboard:
                 + (SELECT count() FROM raw_filings FINAL WHERE {RECENT})
                 + (SELECT count() FROM raw_network FINAL WHERE {RECENT})
             ) / 300 AS events_per_s
-        """, unit="reqps", decimals=1, thresholds=neutral(), big=True, w=4, h=5,
+        """, unit=EVENTS_PER_S, decimals=1, thresholds=neutral(), big=True, w=4, h=5,
         description="Events per second over the last 5 minutes, all three streams (deduplicated)."))
     d = d.with_panel(timeseries_panel(
         "Today: tickets and dossiers", """

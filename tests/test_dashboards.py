@@ -209,8 +209,9 @@ def run_panels(client: Any, model: dict[str, Any], scenario: Scenario, skip_side
     for annotation in model.get("annotations", {}).get("list", []):
         sql = Expansion(scenario.time_range, 60_000, variables).expand(annotation["target"]["rawSql"])
         columns = dict(_describe(client, sql))
-        if not (TIME.match(columns.get("time", "")) and TEXT.match(columns.get("text", ""))):
-            problems.append(f"annotation {annotation['name']!r} needs time and text columns, got {columns}")
+        if not (TIME.match(columns.get("time", "")) and TEXT.match(columns.get("text", ""))
+                and TEXT.match(columns.get("tags", "String"))):
+            problems.append(f"annotation {annotation['name']!r} needs time, text (and string tags), got {columns}")
         results[f"annotation:{annotation['name']}"] = client.query(sql).result_rows
     assert not problems, "\n\n".join(problems)
     return results

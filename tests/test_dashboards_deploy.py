@@ -175,14 +175,16 @@ def test_push_grafana_stand_in_repairs_drift_only(grafana: tuple[GrafanaState, s
     state.dashboards["ioc-network"]["dashboard"]["title"] = "edited in the UI"
     state.datasources[DATASOURCE_UID]["jsonData"]["host"] = "elsewhere"
     state.playlists[catalog.PLAYLIST_UID]["interval"] = "5m"
+    state.folders[catalog.FOLDER_UID]["title"] = "renamed"
     writes_before = len(state.writes)
 
     report = push(connect(url, settings), ENDPOINT, settings)
-    assert sorted(report.updated) == sorted([f"datasource {DATASOURCE_UID}", "dashboard ioc-network",
-                                             f"playlist {catalog.PLAYLIST_UID}"])
+    assert sorted(report.updated) == sorted([f"folder {catalog.FOLDER_UID}", f"datasource {DATASOURCE_UID}",
+                                             "dashboard ioc-network", f"playlist {catalog.PLAYLIST_UID}"])
+    assert state.folders[catalog.FOLDER_UID]["title"] == catalog.FOLDER_TITLE
     assert state.dashboards["ioc-network"]["dashboard"]["title"] == "Network health"
     assert state.dashboards["ioc-network"]["dashboard"]["version"] == 2
-    assert len(state.writes) == writes_before + 3
+    assert len(state.writes) == writes_before + 4
     assert state.secrets[DATASOURCE_UID] == {"password": READER_PASSWORD}  # kept, not re-sent
 
 
