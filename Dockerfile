@@ -31,6 +31,4 @@ RUN pip install . \
     && chown ioc /data
 
 USER ioc
-VOLUME ["/data"]
-ENTRYPOINT []
 CMD ["ioc", "--help"]
