@@ -26,12 +26,18 @@ def build_briefing(dsn: str, briefing_date: date, lang: str, settings: Settings,
     """The HTML of the briefing dated `briefing_date` (about the day before) in `lang` (vi or en)."""
     from simulators.scenario import load_scenario
     from sinks.client import connect
+    from sinks.dsn import redact_dsn
     from sinks.rollups import refresh_rollups
 
     language = Lang(lang)  # fail on a bad language before touching ClickHouse
     loaded = load_scenario(scenario)
-    client = connect(dsn, settings)
     try:
+        client = connect(dsn, settings)
+    except ClickHouseError as exc:  # unreachable server, unknown database: one line for the command
+        raise ValueError(f"cannot open ClickHouse at {redact_dsn(dsn)}: {str(exc).strip().splitlines()[0]}") from exc
+    try:
+        if not int(client.command("EXISTS TABLE daily_filings") or 0):
+            raise ValueError(f"no IOC tables in {redact_dsn(dsn)}: run `ioc db migrate` (or `ioc demo`) first")
         try:
             refresh_rollups(client)
         except ClickHouseError as exc:  # e.g. a read-only user: the scheduled refresh is at most 5 min old

@@ -501,3 +501,17 @@ def test_ioc_briefing_command_writes_the_page(day_dsn: str, tmp_path: Path, caps
     assert capsys.readouterr().out.strip() == str(out)
     html = out.read_text(encoding="utf-8")
     assert "Số liệu ngày Thứ Hai, 14/07/2025" in html and 'data-section="alerts"' in html
+
+
+def test_ioc_briefing_explains_a_store_without_the_schema(client: Client, chdb_store: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from ioc.cli import main
+
+    client.command("CREATE DATABASE IF NOT EXISTS briefing_unmigrated")
+    try:
+        code = main(["briefing", "--date", "2025-07-15", "--clickhouse", f"chdb://{chdb_store}?database="
+                     "briefing_unmigrated", "--out", str(tmp_path / "x.html")])
+    finally:
+        client.command("DROP DATABASE IF EXISTS briefing_unmigrated")
+    assert code == 2 and "run `ioc db migrate`" in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
