@@ -56,6 +56,9 @@ class _Column:
             self._arrow = None
         return code
 
+    def __getstate__(self) -> dict:
+        return self.__dict__ | {"_arrow": None}  # a cache of `values`: rebuilt on demand
+
     def arrow(self) -> pa.Array:
         if self._arrow is None or len(self._arrow) != len(self.values):
             self._arrow = pa.array(self.values, type=pa.string())

@@ -108,6 +108,7 @@ class SessionTracker:
     _emitted: dict[tuple[int, int], tuple[int, int, int]] = field(default_factory=dict)
     # Accepted samples per key code (the version of a row emitted now).
     _seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _horizon: int | None = None  # of the last emit: every later accepted sample has time >= this
 
     def observe(self, keys: np.ndarray, times: np.ndarray, down: np.ndarray) -> None:
         """Add accepted samples (any order)."""
@@ -162,6 +163,7 @@ class SessionTracker:
             if key[1] + gap < horizon:  # no accepted sample can make it a start again
                 del self._emitted[key]
         self._prune(sessions, final, horizon)
+        self._horizon = horizon
         return _rows(rows)
 
     def clear(self) -> None:
@@ -169,6 +171,29 @@ class SessionTracker:
         seen = self._seen
         self.__init__(self.spec)  # type: ignore[misc]
         self._seen = seen
+
+    def __getstate__(self) -> dict:
+        """For checkpoints: the up samples as one sorted array, without those no sample can need any
+        more (older than horizon - gap) and without repeats (only whether an up sample lies between
+        two times, and the first one after a time, matter)."""
+        state = self.__dict__ | {"_ups": np.zeros(0, dtype=np.int64)}
+        if self._up_chunks:
+            ups = np.unique(np.concatenate(self._up_chunks))
+            if self._horizon is not None:
+                ups = ups[(ups & ((1 << _TIME_BITS) - 1)) + (self._origin or 0) >= self._horizon - self.spec.gap_ms]
+            state |= {"_up_chunks": [ups], "_up_n": len(ups), "_up_kept": len(ups)}
+        return state
+
+    def upgrade_v1(self) -> None:
+        """State pickled before content versions (emission counts): each key's count starts at the
+        highest version it has written, so its next rows replace the ones already written."""
+        self._horizon = None
+        self._seen = np.zeros(0, dtype=np.int64)
+        if self._emitted:
+            keys = np.array([k for k, _ in self._emitted], dtype=np.int64)
+            versions = np.array([v for v, _, _ in self._emitted.values()], dtype=np.int64)
+            self._seen = np.zeros(int(keys.max()) + 1, dtype=np.int64)
+            np.maximum.at(self._seen, keys, versions)
 
     # ------------------------------------------------------------ internals
 

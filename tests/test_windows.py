@@ -13,9 +13,11 @@ every re-emission has a higher version, and equal versions mean equal content wh
 
 from __future__ import annotations
 
+import base64
 import itertools
 import math
 import pickle
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from unittest import mock
@@ -33,6 +35,7 @@ from streams import sketch as sk
 from streams.sessions import SessionSpec
 from streams.windows import (
     Count,
+    Emitted,
     Flag,
     Max,
     Min,
@@ -526,28 +529,159 @@ def test_session_gap_edges() -> None:
     assert got == {("k0", 100): (120, 2), ("k1", 100): (100, 1), ("k1", 111): (111, 1)}
 
 
-@settings(max_examples=50, deadline=None)
-@given(scenarios(), st.integers(0, 80))
-def test_pickled_engine_resumes_exactly(case, stop) -> None:
-    """The worker checkpoints engines with pickle: a restored engine continues as if never stopped."""
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(0, 80), st.sampled_from(["once", "every batch", "dump only"]),
+       st.sampled_from([(10, 10), (30, 10)]), st.booleans())
+def test_pickled_engine_resumes_exactly(case, stop, mode, windowing, flushes) -> None:
+    """The worker checkpoints engines with pickle: a restored engine continues as if never stopped,
+    whether restored once, after every batch (a checkpoint every few seconds), or only pickled
+    (taking a snapshot must not change what the running engine emits)."""
     events, cuts, delay, lateness = case
     bounds = sorted({0, len(events), *(c for c in [*cuts, stop] if c <= len(events))})
-    spec = make_spec(Windowing(10, 10), gap_ms=12)
+    spec = make_spec(Windowing(*windowing), gap_ms=12)
 
-    def outputs(restore_at: int | None) -> list[tuple]:
+    def outputs(checkpoint: str | None) -> list[tuple]:
         engine = WindowEngine(spec, delay_ms=delay, lateness_ms=lateness, max_future_skew_ms=0)
         engine.keys.encode(KEYS)
         seen = []
         for lo, hi in itertools.pairwise(bounds):
-            if lo == restore_at:
+            if checkpoint == "dump only":
+                pickle.dumps(engine)
+            elif checkpoint == "every batch" or (checkpoint == "once" and lo == min(stop, len(events))):
                 engine = pickle.loads(pickle.dumps(engine))
             out = feed(engine, [(e.key, e.time, e.value) for e in events[lo:hi]],
                        flags=[e.flag for e in events[lo:hi]], first_id=lo)
             seen.append((table_rows(out.windows), table_rows(out.sessions), table_rows(out.late)))
+            if flushes:
+                seen.append((table_rows(engine.flush().windows), table_rows(engine.flush().sessions)))
+        seen.append((engine.late_counts(), engine.watermark_ms, engine.open_windows()))
         end = engine.close_all()
         return [*seen, (table_rows(end.windows), table_rows(end.sessions))]
 
-    assert outputs(min(stop, len(events))) == outputs(None)
+    assert outputs(mode) == outputs(None)
+
+
+def network_batch(engine: WindowEngine, keys: np.ndarray, times: np.ndarray) -> Emitted:
+    """Values and link states that depend only on (key, time)."""
+    flag = (keys + times // 10) % 7 != 0
+    return engine.ingest(keys, times, {"v": ((keys * 31 + times) % 97) * 1.5, "m": flag, "down": ~flag}, NOW)
+
+
+def test_snapshot_holds_only_the_live_windows_after_a_batch_spanning_a_thousand() -> None:
+    """One batch spans 1,000 windows of 100 keys (a replayed backlog); once all but two are closed, the
+    pickled engine is about the size of one that only saw the last few windows (those two, and the
+    samples that can still change an outage session), and the live engine gave back the slot capacity."""
+    names = [f"node-{i}" for i in range(100)]
+
+    def engine_with(first_window: int) -> WindowEngine:
+        engine = WindowEngine(make_spec(Windowing(10, 10), gap_ms=30), delay_ms=0, lateness_ms=10,
+                              max_future_skew_ms=0)
+        codes = engine.keys.encode(names)
+        windows = np.arange(first_window, 1000)
+        network_batch(engine, np.tile(codes, len(windows)), np.repeat(windows * 10, 100) + 3)
+        # 20 more events per key in the last window: W = 10_009 closes every window but [9_990, 10_000) and
+        # [10_000, 10_010) (end + lateness > W).
+        network_batch(engine, np.tile(codes, 20), np.full(2000, 10_009))
+        assert engine.open_windows() == 2
+        return engine
+
+    engine = engine_with(0)
+    blob = pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL)
+    small = pickle.dumps(engine_with(990), protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(blob) < 64 << 10 and len(blob) < len(small) + 1024, (len(blob), len(small))
+    assert engine.state_nbytes() < 2 << 20  # 8 slots x 1,024 keys, not 1,024 slots
+    restored = pickle.loads(blob)
+    assert restored.state_nbytes() < 256 << 10  # 2 slots x 100 keys (+ sketches)
+    more = (np.tile(np.arange(100), 3), np.repeat([9_995, 10_005, 10_011], 100))
+    assert table_rows(network_batch(restored, *more).windows) == table_rows(network_batch(engine, *more).windows)
+    assert table_rows(restored.close_all().windows) == table_rows(engine.close_all().windows)
+
+
+# An engine pickled by the previous version (plain attribute dict, versions counting emissions), after:
+#   e = engine_for(delay=0, lateness=100, gap=20)   # D = down, U = up
+#   feed(e, [(0, 100, 1.0), (1, 101, 2.0), (0, 105, 3.0), (1, 111, 4.0), (0, 112, 5.0)], flags=[D, U, D, U, U])
+#   feed(e, [(0, 103, 6.0), (2, 121, 7.0)], flags=[U, D], first_id=5)
+#   feed(e, [(0, 107, 8.0), (2, 122, 9.0)], flags=[D, U], first_id=7)
+#   e.flush()
+# which wrote window rows (start, key, events, version) (100, k0, 4, 3), (100, k1, 1, 1), (110, k0, 1, 1),
+# (110, k1, 1, 1), (120, k2, 2, 1) and sessions (key, start, end, samples, version) (k0, 100, 103, 1, 2),
+# (k0, 105, 112, 2, 2), (k2, 121, 122, 1, 1). zlib-compressed pickle, base64.
+LEGACY_ENGINE = (
+    "eNrtnUuMHEcZgHueu+t1ggU2yiGAEw6MAS12CCiOEBlsYStueZSsg3Ky2j0zPe7ueWa6e9drsOIcvF4nfUGp3QNESHCxhCVH8gVxi4SAC1x4H5AwB25I"
+    "5JAjkvmrp+e5DycSSmT7+6SZr6brr+rqquqqtq10rhY2TzyeMTTxp4Kw79jtYGnV69S7q4GK97+apL7bueh1HPW2OvKGuqJKcT7oOTXlGvG+Qf45/XOU"
+    "W2zYba+1puLH2t260wqWgprrtG0VF08NMsb1dOy2o+K5jhOudvtNFRfCbs+rqfiQ160tpUeXQqfltJ2wLzUuNJ01q+E5rbouJbVbnqSKyZFAldzFuHAq"
+    "yR2ewj0QzzsrTidMAvNNaa6Kc3KdKp7vO69FXt+pq414ruZ2vZoTqCNxru11VEVkXxLNiayW01FmOaq6T4wq3TeoNPSk/e6TcX6Q+PyG+4Uj7uGK+1TF"
+    "fdq8OlnCPeQ+6X5uJuLwdJ0tO3Q6tTWrHeg6C41W1w5HlZqG+9SZ9760YMzWHC/4Xhg6/UEx96v3LzDf6gaB1auF2+LN+rbgYv+SVe1tr/r0iZ8dfedf"
+    "ZWN79cXwo5bYX7N7ds0L1z5iubmW12laUS8Zgmq329phCEKZH8MJuNhbs/v97upSy6sq9ztvq/NSzQnp6XTOlCYmixx/PFzrOVaj27fslmcHEiBVhX2v"
+    "c1FdU8tqoxLKt3uqND0bTsQLOhGEdruni2RlXOLc9145qdanCo3mr/vibtVOTggJqnejasuZCZoc/d1iJgZ8t5DRMO8aEN4nYGYQdwsbj9mL6ZiN852K"
+    "7qKoKjeqsyZ1HLomt/xgMdK9IwvOwqujX6NVZC7wLjv6+s19kg6d3iAt1RS9Ti8KgyQqs6LLFytRu+r0JxarWrcVtTvK/UqcX3XlRq9IuUxbx+ZPtezx"
+    "adwfud+OCyt2K3LUhvtjHZaXlkjJn4wD3J/eSLKiOG9fvKhXJCMunOxGnXByRcp0ZKWTk/UdfTb35ng+t61aEuzect+ZzlkZ52xKjhHnzkXtyUoLK1Yg"
+    "R+Jst6GGIWdlKZsO0Yub+4tRvqxxM/lyZJQ//3Jkd0Kv5cwE9b5xNAmKM6+p0y/cTTYPQ0r8airo+CDI/e3pF/79O83vt4ccH4X85/bBy/88fTs578K5"
+    "phPW3LN2b2odlwtMjo8bWFi2Q687GSQ92E+OxbmO9IZ7O87VZVDdnycLwXzgBIHX7cgNeWC4140PLZ4bJKd3s3xDzwL3Z3Hxoj2YWQfjnExPFRt6ps5b"
+    "g8VFZutJvZroG2EwYy1ZAfoyYC+7y+Pb/8b45k6jHNmRdovZbYmYiFhx+rrNSUTkdcKvPzMTkdkjbzzfdo1YuV9EOu9m7vep/GTS7bYeDCfdHvnJfNsr"
+    "//j98o/vsTaOp9WJON+WMZax1xnJIEuxws5XnSwEw1755rMTta7P9vFgRu7YgsGKN5o69x/wwt6zKrfXdNpXj5KmdKxg9/GaC2TfajnBXnNirzk3uKL1"
+    "5N6Qpz872b1MI15MNjO5w5Lf9fjT+smqEYVR39EDsDoIc9+M9w/vzGQPiOdNZ+0VuzqxCMUF/dgoDXxL7r7B8h3ITu5/Xx5j4znr5GBBH0fXpE8He0C2"
+    "eVQ3Jds8psyM6BllZqO4mIylrqLk35A6/Df111vy5cRFK3lgSJ4GrL5s6l1prhyy9VNsaWaUzJxpmIZUU9EPAT3ZCKNGI9lstg4YY7LyycunKJ+knL8l"
+    "59oqptnNo81jzUGPOueV9Om1ZE+05dJkf23K8+oVeQ6RdD/UbY4/Iwtdb21JeqLvLEna6esn6EWr0e+2Rw0obQ3PLltPUkBc1883ySOK95y6sXFdzlMy"
+    "c3HmW6pSqZy5JyRfphGqqmnIXpw5qfQQ23HB0nuu9KWMcsHqteyO3jAL1ks6Ne55WRabMk7vXNNP68nGK7825Vdelgy9O27+UNKyPIzT9qVhen5wWzpp"
+    "kYXX0s1ID6W7Kb082npGG8xoG3ECvftbQasrfaS3fetckhyv6kmb/V/qKSOPf63WYIIUkwe5ZL7OOW39YFVP0ska+Hxbp+ftaiAxz6/oHwW5DkmdHnau"
+    "XLLX0Qdef390wL6kD9xLD0TSE2m7zHxc7FjJLD9rSDqZVkk7/D/oGXhTvmTcyoOCesZkDAAAAAAAAAB4mMnw538AAAAAAACAR4YsXQAAAAAAAAAAAAAA"
+    "AAAAAPDAovxb+mUFWe/Z8asa/Hfl0A7vasifNfLryr8jufp9Df4feZ0AAAAAAAAAwKMIrxMAAAAAAAAAeHTgdQIAAAAAAAAAAAAAAAAAAAAPLsq/mzGM"
+    "bW8K+NP2NwXwXwoAAAAAAAAAPPzw538AAAAAAACARwf+DgAAAAAAAAAAAAAAAAAAAODBZZc3Bfx5+5sCAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+    "AAAAAOCTR22upf+XgJ1fGfCXiVcGXJ0s+Ew5TZTpRAAAAAAAAAAAAAAAAAAAgAeVg+WBD5TpCwAAAAAAAAAAAAAAAAAAgIeFo2X6AAAAAAAAAAAAAAAA"
+    "AAAAAAAAAAAAAAAAAAAAAAAAAODjQ/m3MoYRZxvPqRsb19WyKpk5/105VKlUztwTki/TCFXVzJ818uvKvyO5oUT6f5WEf1O+SlvG1clK338hTZTT369j"
+    "jDHGGGOMMcYYY4wxxhhjjDHG+EHzwfTf/Q+U6Q+MMcYYY4wxxhhjjDHGGGOMMcb4YfGTZfoBY4wxxhhjjDHGGGOMMcYYY4wxxhhjjDHGGGOMMcYYY4wx"
+    "xhhjjDH++Kw2t34zSPsfZAzDzJ818uvKvyPpUC0r/2+S8G/KV2nLuGpMcLicJlK/fw9jjDHGGGOMMcYYY4wxxhhjjDHGD5oPpv/uf6BMf2CMMcYYY4wx"
+    "xhhjjDHGGGOMMcYPi58u0w8YY4wxxhhjjDHGGGOMMcYYY4wxxhhjjDHGGGOMMcYYY4wxxhhjjPHHZ+V/kDEMM3/WyK8r/46kQ7WsonhuxekHXrej/Jty"
+    "rLRllAclcvLJGAAAAAAAAADwMJPhz/8AAAAAAAAAjwz8HQAAAAAAAAAAAAAAAAAAAMCDi/JvZQwjzkbPqhsb19WyKpk5/105VKlUztwTki/TCFV19qUC"
+    "cXHV69S7q8NXChxOq9yXejH1/ukzvqf828krCq5NVDUXtLqh1W2oK9KAfaZhLpoZc7+ZjeL9TtsLQ6dudTs1Z3iqfFpXJpMZXUH12PgK4swP1E4XMHXK"
+    "sBvVXKc+W+egVw5lZ5ro/1oSV5S7eV6VXCN+zDrXdMKaeyJqNJy+elsdeUNVpPH+dQlLazw4vGLLMA5fMIwL8rkqH+OuPsNd3QmFyRYVa92oEwbDBpWG"
+    "F/khnfbrVJW5vr2qzqu4ILY6yjSidVX1vygXt0N759OKXpI2lsdtzE72wpezo/ADe7djqtjXpNh55R/Tvfqh2tC7kDE2LmQ+kTaMZ0FybmOXcxvT5zL2"
+    "PJcTRNV4wWrbl6zQazvKvBzvt1p26FjTg/7Efe/X5GS5yUFesAIn0C/3CJT79/jxc4Mfr/TtWnM4NeUK3YL7j3jO6va9i15HvVms6+r+G+esenP2Dt6N"
+    "7HQjpm4nqSecraee2kvdTL22dz3bVpQPOfNn62n8P9qzz4p6Vs2NOs1AbqTSzDBl0gVuMXWy1uV3HKaZCZ6bjszsHvlZ/XVwx0gnLujmyY1diOd1qun0"
+    "QrnL47z8GM2pPSaqlErX12TlNcz6ujKz5kUzc12qMb3kV8/MXtdek18Z87LOi6JqVF36H3tDERY="
+)
+LEGACY_BATCHES = [
+    ([(0, 100, 1.0), (1, 101, 2.0), (0, 105, 3.0), (1, 111, 4.0), (0, 112, 5.0)], [False, True, False, True, True]),
+    ([(0, 103, 6.0), (2, 121, 7.0)], [True, False]),
+    ([(0, 107, 8.0), (2, 122, 9.0)], [False, True]),
+]
+
+
+def test_engine_pickled_by_the_previous_version_resumes_with_higher_versions() -> None:
+    """A checkpoint written before compact snapshots and content versions still restores: the engine
+    goes on as a new one fed the same events, and every row it re-emits has a version above the one
+    the previous version wrote (emission counts), so it replaces it in the sink."""
+    written = {(100, "k0"): 3, (100, "k1"): 1, (110, "k0"): 1, (110, "k1"): 1, (120, "k2"): 1}
+    written_sessions = {("k0", 100): 2, ("k0", 105): 2, ("k2", 121): 1}
+    legacy = pickle.loads(zlib.decompress(base64.b64decode(LEGACY_ENGINE)))
+    fresh = engine_for(delay=0, lateness=100, gap=20)
+    first = 0
+    for rows, flags in LEGACY_BATCHES:
+        feed(fresh, rows, flags=flags, first_id=first)
+        first += len(rows)
+    fresh.flush()
+    # Later samples: a late down at 104 merges k0's outage at 105 into a new one (a tombstone for 105),
+    # more events for the flushed and due windows, a new window.
+    more = [([(0, 104, 1.0), (1, 109, 2.0), (2, 123, 3.0)], [False, True, True]),
+            ([(0, 108, 4.0), (2, 135, 5.0), (1, 160, 6.0)], [True, True, True])]
+    outs = {}
+    for name, engine in (("legacy", legacy), ("fresh", fresh)):
+        outs[name] = [feed(engine, rows, flags=flags, first_id=10 + i) for i, (rows, flags) in enumerate(more)]
+        outs[name].append(engine.close_all())
+    for a, b in zip(outs["legacy"], outs["fresh"], strict=True):
+        assert table_rows(a.windows) == table_rows(b.windows)  # window versions are event counts either way
+        unversioned = [[{k: v for k, v in r.items() if k != "version"} for r in table_rows(out.sessions)]
+                       for out in (a, b)]
+        assert unversioned[0] == unversioned[1]
+    windows = [r for out in outs["legacy"] for r in table_rows(out.windows)]
+    sessions = [r for out in outs["legacy"] for r in table_rows(out.sessions)]
+    assert {(r["window_start"], r["node_id"]) for r in windows} >= {(100, "k0"), (100, "k1"), (120, "k2")}
+    for r in windows:
+        assert r["version"] > written.get((r["window_start"], r["node_id"]), 0)
+    assert ("k0", 105, 0) in {(r["node_id"], r["start"], r["samples"]) for r in sessions}  # the tombstone
+    for r in sessions:
+        assert r["version"] > written_sessions.get((r["node_id"], r["start"]), 0)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
