@@ -7,7 +7,9 @@ sketch in the output. The engine gets `batch`-event batches and is timed end to 
 every batch plus the final `close_all`, including building the emitted Arrow tables. The reference
 is the same semantics written as an idiomatic per-event Python loop (dicts of accumulators), timed
 on the first `baseline_events` events (it is linear in events); both report events per second on
-one core. The engine's results on that subsample are checked against the reference's.
+one core. The engine's results on that subsample are checked against the reference's. Memory: the
+peak window state, and for the headline workload the checkpoint size (the pickled engine after the
+last batch, as the worker stores it), taken in an extra, untimed run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import platform
 import struct
 import time
@@ -52,8 +55,9 @@ def make_data(events: int, keys: int, windows: int, seed: int) -> tuple[np.ndarr
     return key, times, values
 
 
-def run_engine(key: np.ndarray, times: np.ndarray, values: np.ndarray, keys: int, batch: int
-               ) -> tuple[float, list[pa.Table], int]:
+def run_engine(key: np.ndarray, times: np.ndarray, values: np.ndarray, keys: int, batch: int,
+               snapshot: bool = False) -> tuple[float, list[pa.Table], int, int]:
+    """(seconds, emitted tables, peak state bytes, checkpoint bytes if `snapshot` else 0)."""
     engine = WindowEngine(SPEC, delay_ms=DELAY_MS, lateness_ms=LATENESS_MS, max_future_skew_ms=0)
     engine.keys.encode([f"node-{i}" for i in range(keys)])
     now = int(times.max())
@@ -63,8 +67,10 @@ def run_engine(key: np.ndarray, times: np.ndarray, values: np.ndarray, keys: int
         out = engine.ingest(key[lo:lo + batch], times[lo:lo + batch], {"v": values[lo:lo + batch]}, now)
         tables.append(out.windows)
         peak = max(peak, engine.state_nbytes())
+    # A snapshot folds the sketches (work close_all would do otherwise): only untimed runs take one.
+    size = len(pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL)) if snapshot else 0
     tables.append(engine.close_all().windows)
-    return time.perf_counter() - start, tables, peak
+    return time.perf_counter() - start, tables, peak, size
 
 
 def python_reference(key: list[int], times: list[int], values: list[float]) -> tuple[float, dict]:
@@ -138,7 +144,7 @@ def _check(tables: list[pa.Table], reference: dict, keys: int) -> bool:
 
 
 def measure(events: int, keys: int, windows: int, batch: int, baseline_events: int, seed: int,
-            repeats: int = 3) -> dict:
+            repeats: int = 3, snapshot: bool = False) -> dict:
     """Engine vs reference on one workload; best of `repeats` runs each (the machine may be shared)."""
     key, times, values = make_data(events, keys, windows, seed)
     warm = min(events, 4 * batch)
@@ -153,8 +159,9 @@ def measure(events: int, keys: int, windows: int, batch: int, baseline_events: i
     sk_, st_, sv_ = key[pick], times[pick], values[pick]
     base = [python_reference(sk_.tolist(), st_.tolist(), sv_.tolist()) for _ in range(max(1, repeats - 1))]
     base_elapsed, reference = min(b[0] for b in base), base[0][1]
-    _, sub_tables, _ = run_engine(sk_, st_, sv_, sub_keys, batch)
+    _, sub_tables, _, _ = run_engine(sk_, st_, sv_, sub_keys, batch)
     rate, base_rate = events / elapsed, len(sk_) / base_elapsed
+    extra = {"checkpoint_kb": run_engine(key, times, values, keys, batch, snapshot=True)[3] / 1024} if snapshot else {}
     return {
         "events_per_s": rate,
         "baseline_events_per_s": base_rate,
@@ -171,6 +178,7 @@ def measure(events: int, keys: int, windows: int, batch: int, baseline_events: i
         "baseline_elapsed_s": base_elapsed,
         "baseline_matches": _check(sub_tables, reference, sub_keys),
         "peak_state_mb": peak_bytes / 2**20,
+        **extra,
     }
 
 
@@ -178,7 +186,7 @@ def run_kernel_bench(events: int = 2_000_000, keys: int = 10_000, out: Path | No
                      batch: int = 100_000, windows: int = 2, baseline_events: int = 200_000,
                      seed: int = 7, variants: bool = True) -> dict:
     """The headline workload, plus variants (denser, sparser, worker-sized batches) for context."""
-    result = measure(events, keys, windows, batch, baseline_events, seed)
+    result = measure(events, keys, windows, batch, baseline_events, seed, snapshot=True)
     result |= {
         "aggregates": "count, sum, min, max, log-bucket sketch (p50/p90/p99 + serialized map) per (1-min window, key)",
         "timed": "engine: every ingest() + close_all(), Arrow output included; reference: per-event Python loop "
