@@ -11,7 +11,6 @@ Nang IOC warns about dossiers more than 24 h before they fall due.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -68,10 +67,36 @@ ANOMALY_SERIES = {"service_center": "issued", "network": "latency_p50"}
 
 
 @dataclass
+class Ewma:
+    """EWMA mean and variance per key, as arrays indexed by key code (keys grow, never shrink)."""
+
+    keys: list[str] = field(default_factory=list)
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    var: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    last_start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def codes(self, subjects: pa.Array) -> np.ndarray:
+        """Key codes of `subjects`; Python work only for keys never seen before."""
+        known = pa.array(self.keys, pa.string())
+        codes = pc.index_in(subjects, value_set=known)
+        if codes.null_count:
+            new = pc.unique(subjects.filter(pc.is_null(codes))).to_pylist()
+            self.keys.extend(new)
+            grow = len(new)
+            self.mean = np.concatenate((self.mean, np.zeros(grow)))
+            self.var = np.concatenate((self.var, np.zeros(grow)))
+            self.n = np.concatenate((self.n, np.zeros(grow, np.int64)))
+            self.last_start = np.concatenate((self.last_start, np.full(grow, -(2**62), np.int64)))
+            codes = pc.index_in(subjects, value_set=pa.array(self.keys, pa.string()))
+        return codes.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+@dataclass
 class AlertState:
     """Per-partition detector state: EWMA per key, and dossiers open with a due time."""
 
-    ewma: dict[str, tuple[float, float, int, int]] = field(default_factory=dict)  # mean, var, n, last window
+    ewma: Ewma = field(default_factory=Ewma)
     open_dossiers: pa.Table | None = None  # dossier_id, agency_code, due_time, warned
 
 
@@ -145,33 +170,45 @@ def anomaly_alerts(family: str, state: AlertState, windows: pa.Table) -> list[pa
     """EWMA mean/variance per key; a window more than EWMA_Z deviations off its key's history alerts.
 
     Each (key, window) updates the detector once, in window order: re-emitted windows are skipped.
+    Vectorized over keys; the loop is over the distinct window starts of the batch (a handful).
     """
     metric = ANOMALY_SERIES.get(family)
     if metric is None or not windows.num_rows:
         return []
-    starts, ends = _ms(windows, "window_start"), _ms(windows, "window_end")
-    values, subjects = _col(windows, metric), _subject(windows, family)
-    hits: list[tuple[str, int, float, float]] = []
-    for i in np.argsort(starts, kind="stable"):
-        key, x, start = subjects[i], float(values[i]), int(starts[i])
-        mean, var, n, last = state.ewma.get(key, (0.0, 0.0, 0, -1))
-        if start <= last or math.isnan(x):
+    key = {"service_center": "center_id", "network": "node_id"}[family]
+    e = state.ewma
+    codes = e.codes(windows.column(key).combine_chunks())
+    starts, ends, values = _ms(windows, "window_start"), _ms(windows, "window_end"), _col(windows, metric)
+    hit_rows: list[np.ndarray] = []
+    hit_z: list[np.ndarray] = []
+    for start in np.unique(starts):
+        rows = np.flatnonzero((starts == start) & ~np.isnan(values))
+        rows = rows[start > e.last_start[codes[rows]]]  # a re-emitted window was already counted
+        if not len(rows):
             continue
-        if n >= EWMA_MIN_HISTORY and var > 0:
-            z = (x - mean) / math.sqrt(var)
-            if abs(z) > EWMA_Z:
-                hits.append((key, int(ends[i]), x, z))
+        k, x = codes[rows], values[rows]
+        mean, var, n = e.mean[k], e.var[k], e.n[k]
+        judged = (n >= EWMA_MIN_HISTORY) & (var > 0)
+        z = np.where(judged, (x - mean) / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
+        far = judged & (np.abs(z) > EWMA_Z)
+        hit_rows.append(rows[far])
+        hit_z.append(z[far])
         delta = x - mean
-        mean = x if n == 0 else mean + EWMA_ALPHA * delta
-        var = 0.0 if n == 0 else (1 - EWMA_ALPHA) * (var + EWMA_ALPHA * delta * delta)
-        state.ewma[key] = (mean, var, n + 1, start)
-    if not hits:
+        first = n == 0
+        e.mean[k] = np.where(first, x, mean + EWMA_ALPHA * delta)
+        e.var[k] = np.where(first, 0.0, (1 - EWMA_ALPHA) * (var + EWMA_ALPHA * delta * delta))
+        e.n[k] = n + 1
+        e.last_start[k] = start
+    rows = np.concatenate(hit_rows) if hit_rows else np.zeros(0, np.int64)
+    if not len(rows):
         return []
+    zs = np.concatenate(hit_z)
+    subjects = windows.column(key).take(pa.array(rows)).to_pylist()
     rule = f"{metric}_anomaly"
-    return [_alerts(family, rule, "warning", [h[0] for h in hits], np.array([h[1] for h in hits]),
-                    np.array([h[2] for h in hits]), EWMA_Z,
-                    [f"{k}: {metric} {x:.1f} is {z:+.1f} deviations from its usual level" for k, _, x, z in hits],
-                    [f"{rule}:{k}:{e}" for k, e, _, _ in hits])]
+    return [_alerts(family, rule, "warning", subjects, ends[rows], values[rows], EWMA_Z,
+                    [f"{k}: {metric} {x:.1f} is {z:+.1f} deviations from its usual level"
+                     for k, x, z in zip(subjects, values[rows].tolist(), zs.tolist(), strict=True)],
+                    [f"{rule}:{k}:{t}" for k, t in zip(subjects, ends[rows].tolist(), strict=True)])]
 
 
 def outage_alerts(sessions: pa.Table | None) -> list[pa.Table]:

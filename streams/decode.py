@@ -56,6 +56,16 @@ class MessageBatch:
             np.fromiter((is_arrow_message(m[3]) for m in messages), dtype=bool, count=n),
         )
 
+    @classmethod
+    def of_partition(cls, partition: int, values: list[bytes | None], offsets: Sequence[int],
+                     headers: Sequence[Sequence[tuple[str, bytes]] | None]) -> MessageBatch:
+        """One partition's fetch; headers are only inspected when some message has any."""
+        n = len(values)
+        arrow = (np.fromiter(map(is_arrow_message, headers), dtype=bool, count=n) if any(headers)
+                 else np.zeros(n, dtype=bool))
+        return cls(values, np.full(n, partition, dtype=np.int32), np.fromiter(offsets, dtype=np.int64, count=n),
+                   arrow)
+
     def __len__(self) -> int:
         return len(self.values)
 
@@ -182,7 +192,11 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
         dead.append(DeadLetter(family.topic, int(batch.partitions[i]), int(batch.offsets[i]), why.reason,
                                str(why.field or why.detail), value if payload is None else payload))
 
-    lengths = np.fromiter((-1 if v is None else len(v) for v in batch.values), dtype=np.int64, count=n)
+    values = batch.values
+    if None in values:
+        lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
+    else:  # the common case: one C-level pass
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]
     limit = np.where(batch.arrow, max_arrow_bytes, max_message_bytes)
     for i in np.flatnonzero(lengths < 0):
         reject(int(i), Rejection(UNDECODABLE, "", "empty message"))
@@ -200,10 +214,11 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
             continue
         tables.append(table)
         origin.append(np.full(table.num_rows, i, dtype=np.int64))
-    json_idx = np.flatnonzero(usable & ~batch.arrow)
+    json_mask = usable & ~batch.arrow
+    json_idx = np.flatnonzero(json_mask)
     if len(json_idx):
-        values = batch.values
-        table, good, bad = _json_table(family, [values[i] for i in json_idx])  # type: ignore[misc]
+        json_values = values if len(json_idx) == n else [values[i] for i in json_idx]
+        table, good, bad = _json_table(family, json_values)  # type: ignore[arg-type]
         for j, why in bad:
             reject(int(json_idx[j]), why)
         tables.append(table)

@@ -104,9 +104,12 @@ class FamilyPipeline:
             out.skipped += int(mine.sum() - fresh.sum())
             if not fresh.any():
                 continue
-            idx = np.flatnonzero(fresh)
-            part = MessageBatch([batch.values[i] for i in idx], batch.partitions[idx], batch.offsets[idx],
-                                batch.arrow[idx])
+            if fresh.all():  # the common case: one partition's fetch, nothing to skip
+                part = batch
+            else:
+                idx = np.flatnonzero(fresh)
+                part = MessageBatch([batch.values[i] for i in idx], batch.partitions[idx], batch.offsets[idx],
+                                    batch.arrow[idx])
             self._process_partition(state, part, now_ms, out)
             state.next_offset = int(part.offsets.max()) + 1
         return out

@@ -30,9 +30,10 @@ from streams.decode import MessageBatch
 BatchRoute = Callable[[TP, MessageBatch], Awaitable[None]]
 
 
-def to_batch(records: Sequence[Any]) -> MessageBatch:
-    """aiokafka ConsumerRecords of one partition -> a columnar batch (one pass over the records)."""
-    return MessageBatch.of([(r.value, r.partition, r.offset, r.headers) for r in records])
+def to_batch(tp: TP, records: Sequence[Any]) -> MessageBatch:
+    """aiokafka ConsumerRecords of one partition -> a columnar batch."""
+    return MessageBatch.of_partition(tp.partition, [r.value for r in records], [r.offset for r in records],
+                                     [r.headers for r in records])
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -59,7 +60,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
                     for record in tp_records:
                         await callback(self._to_message(tp, record))
                 else:
-                    await route(tp, to_batch(tp_records))
+                    await route(tp, to_batch(tp, tp_records))
                 self._read_offset[tp] = tp_records[-1].offset
 
 
