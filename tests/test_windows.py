@@ -553,7 +553,8 @@ def test_pickled_engine_resumes_exactly(case, stop, mode, windowing, flushes) ->
                        flags=[e.flag for e in events[lo:hi]], first_id=lo)
             seen.append((table_rows(out.windows), table_rows(out.sessions), table_rows(out.late)))
             if flushes:
-                seen.append((table_rows(engine.flush().windows), table_rows(engine.flush().sessions)))
+                flushed = engine.flush()
+                seen.append((table_rows(flushed.windows), table_rows(flushed.sessions)))
         seen.append((engine.late_counts(), engine.watermark_ms, engine.open_windows()))
         end = engine.close_all()
         return [*seen, (table_rows(end.windows), table_rows(end.sessions))]
