@@ -19,6 +19,9 @@ from briefing import queries as q
 
 TZ = ZoneInfo(q.LOCAL_TZ)
 NETWORK_WINDOW = timedelta(minutes=1)  # streams/specs.py: network windows are 1-minute tumbling
+# A degraded link has a few windows just under the loss threshold now and then; to a leader that is still
+# one incident, so loss_high windows at most this far apart are one episode.
+EPISODE_GAP = timedelta(minutes=5)
 HOURS = 24
 
 
@@ -319,7 +322,8 @@ def load_totals(client: Client, day: date) -> DayData:
 
 
 def degraded_episodes(windows: Sequence[tuple[str, datetime]]) -> list[Incident]:
-    """Consecutive loss_high windows of a node (sorted by node, then time) as one incident each."""
+    """Runs of loss_high windows of a node (sorted by node, then time; gaps up to EPISODE_GAP bridged) as
+    one incident each, from the first window's start to the last window's end."""
     incidents: list[Incident] = []
     run: list[datetime] = []
     node = ""
@@ -331,7 +335,7 @@ def degraded_episodes(windows: Sequence[tuple[str, datetime]]) -> list[Incident]
 
     for subject, end in windows:
         end = as_utc(end)
-        if subject != node or not run or end - run[-1] > NETWORK_WINDOW:
+        if subject != node or not run or end - run[-1] > NETWORK_WINDOW + EPISODE_GAP:
             close()
             node, run = subject, []
         run.append(end)

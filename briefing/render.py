@@ -16,7 +16,7 @@ from briefing import svg
 from briefing.data import TZ, BriefingData, Dimensions, Incident
 from briefing.i18n import DASH, NBSP, Lang
 
-GOOD, BAD, NEAR, NEUTRAL = "#1e8449", "#c0392b", "#d68910", "#6c7a89"
+BAD, NEAR = "#c0392b", "#d68910"  # critical / below target, and warning / near it (as the CSS classes)
 ONLINE_COLOR, IN_PERSON_COLOR, LINE_COLOR = "#2e86c1", "#aab7c4", "#884ea0"
 
 PAGE = Template("""<!DOCTYPE html>

@@ -19,7 +19,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from briefing import figures as fig
-from briefing.data import BriefingData, FilingTotals, load_briefing_data
+from briefing.data import BriefingData, FilingTotals, degraded_episodes, load_briefing_data
 from briefing.i18n import NBSP, TEXT, Lang
 from briefing.render import Names, render_page
 from ioc.config import Settings
@@ -147,6 +147,15 @@ def test_number_and_date_formats_per_language() -> None:
         Lang("fr")
     assert all(len(pair) == 2 for pair in TEXT.values())
     assert all(all(pair) for key, pair in TEXT.items() if not key.startswith("center_en"))  # no label left empty
+
+
+def test_loss_windows_become_degradation_episodes() -> None:
+    t0 = datetime(2025, 7, 14, 7, 0)  # window ends, naive UTC as clickhouse-connect returns them
+    ends = [t0 + timedelta(minutes=m) for m in (*range(1, 41), *range(44, 91), 120)]  # a 3-minute dip, then later
+    windows = [("N-A", e) for e in ends] + [("N-B", t0 + timedelta(minutes=5))]
+    episodes = degraded_episodes(windows)
+    assert [(i.node_id, i.start.replace(tzinfo=None), i.duration_min) for i in episodes] == [
+        ("N-A", t0, 90.0), ("N-A", t0 + timedelta(minutes=119), 1.0), ("N-B", t0 + timedelta(minutes=4), 1.0)]
 
 
 # ---------------------------------------------------------------- headline KPIs
