@@ -60,6 +60,7 @@ class Settings:
     sink_max_retries: int = 8
     # Worker
     app_id: str = "ioc-streams"  # Faust app id = Kafka consumer group = checkpoint namespace
+    faust_transport: str = "aiokafka"  # or "confluent": both drivers get batch delivery (streams.transport)
     checkpoint_interval_s: int = 5  # how much a restarted worker may have to re-process
     idle_flush_s: int = 3  # a partition without new events this long emits its open windows
     stats_interval_s: int = 1

@@ -231,6 +231,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     url = settings.resolved_broker_url()
     app = BatchApp(
         settings.app_id,
+        consumer_driver=settings.faust_transport,
         broker=f"kafka://{bootstrap_servers(url)}",
         web_enabled=False,
         datadir=str(settings.data_dir / "faust"),
