@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +71,24 @@ def day_dsn(chdb_store: Path) -> str:
     refresh_rollups(client)
     client.close()
     return dsn
+
+
+@pytest.fixture(scope="module")
+def client(day_dsn: str) -> Iterator[Any]:
+    """A ClickHouse client on the simulated day (modules with their own database override this)."""
+    from ioc.config import Settings
+    from sinks.client import connect
+
+    c = connect(day_dsn, Settings())
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def targets() -> dict[str, float]:
+    """The default scenario's KPI targets (what dashboards and the briefing judge against)."""
+    from simulators.scenario import load_scenario
+
+    return load_scenario("default").targets

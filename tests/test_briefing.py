@@ -8,7 +8,6 @@ the window aggregates and UTC ranges; then the page must show it, formatted in e
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -22,9 +21,6 @@ from briefing import figures as fig
 from briefing.data import BriefingData, FilingTotals, degraded_episodes, load_briefing_data
 from briefing.i18n import NBSP, TEXT, Lang
 from briefing.render import Names, render_page
-from ioc.config import Settings
-from simulators.scenario import load_scenario
-from sinks.client import connect
 
 DAY = date(2025, 7, 14)  # the simulated day; the briefing dated 2025-07-15 covers it
 TZ = "Asia/Ho_Chi_Minh"
@@ -35,20 +31,6 @@ LANGS = ("vi", "en")
 
 
 # ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def client(day_dsn: str) -> Iterator[Client]:
-    c = connect(day_dsn, Settings())
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-@pytest.fixture(scope="module")
-def targets() -> dict[str, float]:
-    return load_scenario("default").targets
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,6 @@ from briefing.data import AlertGroup, BriefingData, FilingTotals, load_briefing_
 from briefing.i18n import Lang
 from briefing.render import Names, render_page
 from ioc.config import Settings
-from simulators.scenario import load_scenario
 from sinks.client import connect
 from sinks.dsn import dsn_database
 
@@ -80,11 +79,6 @@ def client(weeks_dsn: str) -> Iterator[Client]:
         yield c
     finally:
         c.close()
-
-
-@pytest.fixture(scope="module")
-def targets() -> dict[str, float]:
-    return load_scenario("default").targets
 
 
 @pytest.fixture(scope="module")

@@ -67,15 +67,6 @@ def models() -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def client(day_dsn: str) -> Iterator[Any]:
-    c = connect(day_dsn, Settings())
-    try:
-        yield c
-    finally:
-        c.close()
-
-
-@pytest.fixture(scope="module")
 def side_client(chdb_store: Path) -> Iterator[Any]:
     """A database in the session's store with the side outputs the simulated day has none of:
     dead letters, late events and partition checkpoints, in the tables' own shapes."""
