@@ -88,6 +88,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     group = f"ioc-demo-{int(time.time())}"
     env = os.environ | {"IOC_APP_ID": group, "IOC_BROKER_URL": info.url, "IOC_CLICKHOUSE_DSN": dsn,
                         "IOC_DATA_DIR": str(data_dir)}
+    if info.kind == "tansu":  # Tansu's group joins wait half the session timeout (DESIGN.md s.5)
+        env.setdefault("IOC_KAFKA_SESSION_TIMEOUT_S", "6")
     log_path = data_dir / "worker.log"
     with log_path.open("ab") as log:
         worker = subprocess.Popen([sys.executable, "-m", "ioc.cli", "worker"], env=env, stdout=log,

@@ -86,7 +86,8 @@ class StreamWorker:
             owned = [int(p) for p in set(batch.partitions.tolist()) if int(p) in pipeline.partitions]
             if not owned:
                 return  # revoked while queued: the new owner processes these from its checkpoint
-            out = pipeline.process(batch)
+            # CPU-bound (decode, windows): off the event loop, so Faust's timers and consumer keepalive run.
+            out = await asyncio.get_running_loop().run_in_executor(None, pipeline.process, batch)
             await self._emit(topic, out)
             now = time.monotonic()
             for p in owned:
@@ -239,7 +240,8 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
         topic_allow_declare=False,  # topics are created by `ioc broker up` / the deployment
         consumer_auto_offset_reset="earliest",
         consumer_max_fetch_size=8 * 1024 * 1024,
-        broker_session_timeout=6,  # Tansu joins wait half of it (DESIGN.md s.5)
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_max_poll_records=settings.max_poll_records,
         broker_commit_every=10**9,  # we commit our own offsets after checkpoints (see module doc)
         producer_max_request_size=settings.max_arrow_batch_bytes,
     )

@@ -78,6 +78,11 @@ def total_events(tables: dict[str, pa.Table]) -> int:
     return sum(t.num_rows for t in tables.values())
 
 
+def tansu_env(b: LocalBroker) -> dict[str, str]:
+    """Tansu's group joins wait half the session timeout (DESIGN.md s.5): keep it short there."""
+    return {"IOC_KAFKA_SESSION_TIMEOUT_S": "6"} if b.kind == "tansu" else {}
+
+
 def fresh_broker(broker: LocalBroker, tmp_path: Path) -> LocalBroker:
     b = LocalBroker(broker.kind, tmp_path / "broker", partitions=broker.partitions)
     b.start()
@@ -99,7 +104,7 @@ def test_replayed_morning_equals_the_engine_run_directly(broker: LocalBroker, mo
     directory, tables = morning
     b = fresh_broker(broker, tmp_path)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
-    worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}").start()
+    worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}", tansu_env(b)).start()
     try:
         worker.wait_ready()
         replay_dir(directory, b.url, fmt="json", settings=Settings(), progress=False)
