@@ -1,0 +1,194 @@
+"""`ioc bench pipeline`: simulator -> broker -> stream processor -> (ClickHouse), four contenders, one run.
+
+Workload: synthetic network telemetry (benchmarks.data: 1,000 nodes, one sample per node per second,
+the volume family), replayed with the simulator's own replay (`simulators.replay.replay_dir`, i.e.
+`ioc replay`) into the network topic only (our worker consumes all three families; the baselines one).
+
+Method (the same for every contender): the topic is pre-loaded with N events first, then the
+contender starts with a fresh consumer group and reads from the earliest offset, so consumption is
+measured, not production. Time runs from the first input reaching the contender's processing loop
+(after group join and startup) to the last event processed, and for our worker to the last raw row
+inserted into ClickHouse (its probe samples the writer every 50 ms). Lag over time = events not yet
+processed (N - processed), sampled every 0.1 s.
+
+(a) our worker, one JSON event per message (`ioc replay --format json`), chDB store;
+(b) our worker, Arrow IPC batches of 10,000 events (`--format arrow --batch 10000`), chDB store;
+(c) an idiomatic Faust agent with windowed Tables (benchmarks.baselines.faust_table), same JSON topic;
+(d) a Quix Streams 3.28 application (benchmarks.baselines.quix_app), same JSON topic.
+(c) and (d) are time-boxed (their rate is steady after a few seconds; a full drain would take
+minutes), and they do less work (2 aggregates, no ClickHouse), so ratios against them are conservative.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import pstats
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import telemetry, write_recording
+from benchmarks.machine import machine_info
+from benchmarks.runtime import (
+    FAUST_BASELINE,
+    QUIX_BASELINE,
+    WORKER,
+    Broker,
+    Contender,
+    bench_broker,
+    drain,
+    fresh_topic,
+    scratch_dir,
+)
+from ioc.config import Settings
+from simulators.replay import replay_dir
+
+JSON_TARGET_VS_FAUST = 10.0
+ARROW_TARGET_EVENTS_PER_S = 2_000_000
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    json_events: int
+    arrow_events: int
+    baseline_time_box_s: float
+    nodes: int = 1_000
+    arrow_batch: int = 10_000
+    timeout_s: float = 300
+
+    @classmethod
+    def sized(cls, quick: bool) -> PipelineParams:
+        if quick:
+            return cls(json_events=150_000, arrow_events=2_000_000, baseline_time_box_s=15)
+        return cls(json_events=500_000, arrow_events=5_000_000, baseline_time_box_s=45)
+
+
+def preload(broker: Broker, work: Path, events: int, nodes: int, fmt: str, batch: int) -> dict[str, Any]:
+    """Empty the network topic, then `ioc replay` N synthetic events into it (as fast as it goes)."""
+    fresh_topic(broker.url, partitions=broker.partitions)
+    directory = write_recording(telemetry(events, nodes), work / f"load-{fmt}-{events}")
+    summary = replay_dir(directory, broker.url, speed=0, fmt=fmt, batch=batch, settings=Settings(), progress=False)
+    return {"format": fmt, "events": summary.total, "messages": summary.messages,
+            "produce_s": round(summary.seconds, 3), "produce_events_per_s": round(summary.total / summary.seconds)}
+
+
+def measure(name: str, module: str, broker: Broker, work: Path, total: int, *, sink: bool, timeout_s: float,
+            time_box_s: float | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One contender on the pre-loaded topic: start, wait for its group, drain, stop."""
+    contender = Contender(name, module, work / name, broker.url,
+                          env={"IOC_TOPIC_PARTITIONS": str(broker.partitions), **(env or {})})
+    started = time.time()
+    try:
+        contender.start()
+        contender.wait(lambda s: s.get("ready_at") is not None or s.get("first_at") is not None, timeout_s,
+                       "joined its group")
+        result = drain([contender], total, sink=sink, timeout_s=timeout_s, time_box_s=time_box_s)
+        rss = contender.rss_mb()
+        probe = contender.stats()
+    finally:
+        contender.stop()
+    out = {"contender": name, **result.as_dict(), "startup_s": round(result.first_at - started, 2),
+           "rss_mb": round(rss, 1), "time_boxed": time_box_s is not None and not result.complete}
+    extra = probe.get("extra", {})
+    if sink:
+        out |= {"dead_letters": extra.get("dead_letters"), "late": extra.get("late"),
+                "windows_out": extra.get("windows_out"), "rows_inserted": extra.get("rows_inserted"),
+                "insert_s_per_table": {k: round(v, 3) for k, v in extra.get("insert_s", {}).items()}}
+    return out
+
+
+def profile_worker(broker: Broker, work: Path, total: int, timeout_s: float, out: Path) -> dict[str, Any]:
+    """(a) again under cProfile (its own run: profiling slows it down); top functions by own time,
+    per thread (the event loop, Faust's consumer thread, the ClickHouse writer thread, ...)."""
+    prof = work / "worker.prof"
+    run = measure("worker-json-profiled", WORKER, broker, work, total, sink=True, timeout_s=timeout_s,
+                  env={"IOC_BENCH_PROFILE": str(prof)})
+    report = profile_report(sorted(work.glob("worker.prof*")), out)
+    return {"events_per_s_under_profiler": run["events_per_s"], "threads": report}
+
+
+def profile_report(files: list[Path], out: Path | None, top: int = 25) -> dict[str, Any]:
+    """Per profile file (one per thread): total own time and the top functions by own time."""
+    threads: dict[str, Any] = {}
+    text = io.StringIO()
+    for file in files:
+        thread = "event-loop" if file.suffix == ".prof" else file.name.split(".prof.", 1)[-1]
+        stats = pstats.Stats(str(file))
+        entries = stats.stats  # type: ignore[attr-defined]
+        total = sum(tt for (_cc, _calls, tt, _ct, _callers) in entries.values())
+        if total < 0.05:
+            continue  # idle helper threads
+        rows = sorted(
+            ({"function": f"{Path(f).name}:{line}({func})", "calls": calls, "own_s": round(tt, 3),
+              "own_pct": round(100 * tt / total, 1), "cumulative_s": round(ct, 3)}
+             for (f, line, func), (_cc, calls, tt, ct, _callers) in entries.items()),
+            key=lambda r: r["own_s"], reverse=True)
+        threads[thread] = {"own_s_total": round(total, 3), "top": rows[:top]}
+        text.write(f"==== thread {thread}: {total:.2f} s own time ====\n")
+        pstats.Stats(str(file), stream=text).sort_stats("tottime").print_stats(top)
+        pstats.Stats(str(file), stream=text).sort_stats("cumulative").print_stats(top)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text.getvalue())
+    return threads
+
+
+def ratio(a: float, b: float) -> float | None:
+    return round(a / b, 2) if b else None
+
+
+def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
+                     profile_out: Path | None = None) -> dict[str, Any]:
+    t = params.timeout_s
+    loads = [preload(broker, work, params.json_events, params.nodes, "json", params.arrow_batch)]
+    worker_json = measure("worker-json", WORKER, broker, work, params.json_events, sink=True, timeout_s=t)
+    faust = measure("faust-table", FAUST_BASELINE, broker, work, params.json_events, sink=False, timeout_s=t,
+                    time_box_s=params.baseline_time_box_s)
+    quix = measure("quix-streams", QUIX_BASELINE, broker, work, params.json_events, sink=False, timeout_s=t,
+                   time_box_s=params.baseline_time_box_s)
+    profile = profile_worker(broker, work, params.json_events, t, profile_out) if profile_out is not None else None
+    loads.append(preload(broker, work, params.arrow_events, params.nodes, "arrow", params.arrow_batch))
+    worker_arrow = measure("worker-arrow", WORKER, broker, work, params.arrow_events, sink=True, timeout_s=t)
+
+    a, b = worker_json["events_per_s"], worker_arrow["events_per_s"]
+    c, d = faust["events_per_s"], quix["events_per_s"]
+    result: dict[str, Any] = {
+        "benchmark": "pipeline",
+        "workload": f"network telemetry, {params.nodes} nodes, 1 sample/node/s, 1-min tumbling windows per node",
+        "method": "topic pre-loaded with `ioc replay` (network topic only), then the contender starts with a new "
+                  "consumer group from the earliest offset; time from the first input reaching the processing loop "
+                  "to the last event processed (our worker: to the last raw row inserted into ClickHouse); "
+                  "baselines time-boxed; lag = events not yet processed",
+        "params": asdict(params),
+        "loads": loads,
+        "contenders": {"a_worker_json": worker_json, "b_worker_arrow": worker_arrow, "c_faust_table": faust,
+                       "d_quix_streams": quix},
+        "ratios": {"a_vs_c": ratio(a, c), "a_vs_d": ratio(a, d), "b_vs_c": ratio(b, c), "b_vs_d": ratio(b, d),
+                   "b_vs_a": ratio(b, a)},
+        "targets": {
+            "a_vs_c_at_least": JSON_TARGET_VS_FAUST, "a_vs_d_above": 1.0,
+            "b_events_per_s_at_least": ARROW_TARGET_EVENTS_PER_S,
+            "met": {"a_vs_c": bool(c) and a / c >= JSON_TARGET_VS_FAUST, "a_vs_d": bool(d) and a > d,
+                    "b_events_per_s": b >= ARROW_TARGET_EVENTS_PER_S},
+        },
+        "machine": machine_info(broker.kind),
+    }
+    if profile is not None:
+        result["profile"] = profile
+    return result
+
+
+def run_pipeline_bench(out: Path | None = None, *, quick: bool = False, broker: Broker | None = None,
+                       broker_kind: str = "auto", params: PipelineParams | None = None,
+                       profile_out: Path | None = None) -> dict[str, Any]:
+    params = params or PipelineParams.sized(quick)
+    with scratch_dir() as work, (bench_broker(work, broker_kind) if broker is None
+                                 else contextlib.nullcontext(broker)) as b:
+        result = measure_pipeline(b, work, params, profile_out)
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(result, indent=2) + "\n")
+    return result
