@@ -110,16 +110,18 @@ def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    if args.what == "kernel":
-        from benchmarks.kernel import run_kernel_bench
+    from benchmarks.report import write_report
+    from benchmarks.suite import README, BenchOptions, run_all, run_one
 
-        result = run_kernel_bench(events=args.events, keys=args.keys, out=args.json)
-    elif args.what == "sink":
-        from benchmarks.sink import run_sink_bench
-
-        result = run_sink_bench(dsn=args.clickhouse or None, out=args.json, settings=settings)
-    else:
-        raise SystemExit(f"unknown benchmark {args.what!r}")
+    opts = BenchOptions(quick=args.quick, broker_kind=args.broker, clickhouse=args.clickhouse, events=args.events,
+                        keys=args.keys, profile=args.profile)
+    if args.what == "all":
+        table, ok = run_all(opts)
+        print(table)
+        return 0 if ok else 1
+    result = run_one(args.what, opts, out=args.json, settings=settings)
+    if args.json is None:  # a result in benchmarks/results/: the report and the README table follow it
+        write_report(opts.results_dir, README)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -204,11 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "the data source already has one")
     p.set_defaults(func=cmd_dashboards)
 
-    p = sub.add_parser("bench", help="benchmarks (results as JSON)")
-    p.add_argument("what", choices=("kernel", "sink"))
-    p.add_argument("--json", type=Path, default=None, help="write the result to this file")
-    p.add_argument("--events", type=int, default=2_000_000, help="kernel: events")
-    p.add_argument("--keys", type=int, default=10_000, help="kernel: distinct keys")
+    p = sub.add_parser("bench", help="benchmarks with their baselines in the same run (JSON in benchmarks/results/)")
+    p.add_argument("what", choices=("kernel", "sink", "pipeline", "freshness", "memory", "scaling", "all"))
+    p.add_argument("--json", type=Path, default=None, help="write the result to this file "
+                   "(default: benchmarks/results/NAME.json, and the report and README table are rebuilt)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes: `all --quick` takes a few minutes")
+    p.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto",
+                   help="broker for pipeline/freshness/memory/scaling (auto: Apache Kafka when java and mvn exist)")
+    p.add_argument("--profile", action="store_true", help="pipeline: one more JSON run of the worker under cProfile "
+                   "(benchmarks/results/pipeline_profile.txt)")
+    p.add_argument("--events", type=int, default=None, help="kernel: events (default 2M, 1M with --quick)")
+    p.add_argument("--keys", type=int, default=None, help="kernel: distinct keys (default 10k)")
     p.add_argument("--clickhouse", default="", help="sink: DSN (default: a temporary chDB store)")
     p.set_defaults(func=cmd_bench)
     return parser

@@ -1,0 +1,187 @@
+"""The Markdown report: one table over every result file, written to benchmarks/results/README.md and
+embedded in the project README between `<!-- bench:start -->` and `<!-- bench:end -->`.
+
+Only reads the JSON files in the results directory, so the table can be rebuilt without re-running
+anything (`ioc bench report`); a missing result shows as "not run".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+RESULT_FILES = ("kernel", "sink", "sink_http", "pipeline", "freshness", "memory", "scaling")
+
+
+def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in RESULT_FILES:
+        path = results_dir / f"{name}.json"
+        if path.exists():
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def rate(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.0f}"
+
+
+def mark(met: bool | None) -> str:
+    return "-" if met is None else ("yes" if met else "**no**")
+
+
+def x(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}x"
+
+
+def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, str, str]]:
+    """(benchmark, measured, baseline, ratio, target, met) per line of the table."""
+    out: list[tuple[str, str, str, str, str, str]] = []
+    if k := results.get("kernel"):
+        out.append(("window kernel (10k keys, 1 core)", f"{rate(k['events_per_s'])} events/s",
+                    f"plain Python loop {rate(k['baseline_events_per_s'])} events/s", x(k["ratio"]),
+                    ">= 50M events/s/core", mark(k["events_per_s"] >= 50e6)))
+    for name, label in (("sink", "sink, chDB"), ("sink_http", "sink, HTTP (stand-in)")):
+        if s := results.get(name):
+            by = {r["batch_rows"]: r["rows_per_s"] for r in s["results"]}
+            out.append((f"{label}: rows/s by insert batch", " / ".join(f"{rate(v)} @{rate(b)}" for b, v in by.items()),
+                        "-", "-", "-", "-"))
+    if p := results.get("pipeline"):
+        c = p["contenders"]
+        a, b = c["a_worker_json"], c["b_worker_arrow"]
+        faust, quix = c["c_faust_table"], c["d_quix_streams"]
+        r, met = p["ratios"], p["targets"]["met"]
+        base = f"(c) Faust Table {rate(faust['events_per_s'])}, (d) Quix {rate(quix['events_per_s'])}"
+        out.append(("pipeline (a): JSON, 1 event/message, into ClickHouse", f"{rate(a['events_per_s'])} events/s",
+                    base, f"{x(r['a_vs_c'])} vs (c), {x(r['a_vs_d'])} vs (d)", ">= 10x (c), > (d)",
+                    f"{mark(met['a_vs_c'])} / {mark(met['a_vs_d'])}"))
+        out.append(("pipeline (b): Arrow batches of 10k, into ClickHouse", f"{rate(b['events_per_s'])} events/s",
+                    base, f"{x(r['b_vs_c'])} vs (c), {x(r['b_vs_d'])} vs (d)", ">= 2M events/s per worker",
+                    mark(met["b_events_per_s"])))
+    if f := results.get("freshness"):
+        w, raw = f["window_rows"], f["raw_events"]
+        out.append((f"freshness at {rate(f['achieved_rate_events_per_s'])} events/s (half max)",
+                    f"window p50 {w.get('p50_s')} s, p99 {w.get('p99_s')} s; raw event p50 {raw['p50_s']} s, "
+                    f"p99 {raw['p99_s']} s", "-", "-", "p99 <= 2 s", mark(f["target"]["met"])))
+    if m := results.get("memory"):
+        runs = m["runs"]
+        out.append(("worker RSS by active keys", " / ".join(f"{r['rss_after_mb']:.0f} MB @{rate(r['keys'])}"
+                                                            for r in runs),
+                    f"idle {runs[0]['rss_idle_mb']:.0f} MB",
+                    f"+{runs[-1]['growth_bytes_per_key']:,} B/key @{rate(runs[-1]['keys'])}",
+                    "bounded, reported at 100k", "reported"))
+    if s := results.get("scaling"):
+        runs = s["runs"]
+        tail = [r.get("tail_events_per_s") for r in runs]
+        out.append(("scaling: JSON, 1 -> 2 workers (2 cores)", " -> ".join(f"{rate(r['events_per_s'])}" for r in runs)
+                    + " events/s", "after production: " + " -> ".join(rate(t) for t in tail),
+                    f"{runs[-1]['speedup']}x", "-", "-"))
+    return out
+
+
+def machine_line(results: dict[str, dict[str, Any]]) -> str:
+    m = next((r["machine"] for r in results.values() if "machine" in r and "versions" in r["machine"]), None)
+    if m is None:
+        return ""
+    v = m["versions"]
+    loads = sorted({r["machine"]["loadavg_1m"] for r in results.values() if "loadavg_1m" in r.get("machine", {})})
+    load = f"{loads[0]}-{loads[-1]}" if len(loads) > 1 else (f"{loads[0]}" if loads else "?")
+    return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}; load average {load} "
+            f"during the runs (shared machine). Python {m['python']}, faust-streaming {v['faust-streaming']}, aiokafka "
+            f"{v['aiokafka']}, {m.get('broker', 'broker ?')}, chDB {v['chdb']}, quixstreams {v['quixstreams']}, "
+            f"confluent-kafka {v['confluent-kafka']}, pyarrow {v['pyarrow']}, numpy {v['numpy']}.")
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    lines = ["| benchmark | measured | baseline (same run) | ratio | target | met |", "|---|---|---|---|---|---|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows(results)]
+    missing = [n for n in RESULT_FILES if n not in results]
+    text = "\n".join(lines)
+    if machine := machine_line(results):
+        text += "\n\n" + machine
+    if missing:
+        text += f"\n\nNot run: {', '.join(missing)}."
+    return text
+
+
+def pipeline_detail(p: dict[str, Any]) -> str:
+    lines = ["| contender | events | seconds | events/s | startup s | RSS MB | complete |",
+             "|---|---|---|---|---|---|---|"]
+    for key, c in p["contenders"].items():
+        lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,} | {c['startup_s']} | "
+                     f"{c['rss_mb']} | {'yes' if c['complete'] else 'time-boxed'} |")
+    return "\n".join(lines)
+
+
+def profile_summary(p: dict[str, Any], top: int = 8) -> str:
+    prof = p.get("profile")
+    if not prof:
+        return ""
+    out = [f"cProfile of (a) (its own run, {prof['events_per_s_under_profiler']:,} events/s under the profiler), "
+           "own time per thread:", ""]
+    for thread, data in prof["threads"].items():
+        out.append(f"- thread `{thread}` ({data['own_s_total']} s): " + "; ".join(
+            f"`{r['function']}` {r['own_pct']}%" for r in data["top"][:top]))
+    return "\n".join(out)
+
+
+def results_readme(results: dict[str, dict[str, Any]]) -> str:
+    parts = ["# Benchmark results", "",
+             "Written by `ioc bench all [--quick]`; every number comes from the JSON files next to this one, each "
+             "from one run in which the baselines ran too. The machine is shared with other work, so absolute "
+             "numbers are noisy: read the ratios.", "", table(results)]
+    if p := results.get("pipeline"):
+        parts += ["", "## pipeline", "", p["method"] + ".", "", pipeline_detail(p)]
+        if summary := profile_summary(p):
+            parts += ["", summary]
+    if f := results.get("freshness"):
+        parts += ["", "## freshness", "", f"Store: {f['store']}. Rate: {f['rate_source']}; achieved "
+                  f"{f['achieved_rate_events_per_s']:,} events/s, backlog when production stopped "
+                  f"{f['backlog_when_production_stopped']:,} events. Allowed lateness {f['params']['lateness_s']} s.",
+                  "", "Definition: " + f["definition"]]
+    if m := results.get("memory"):
+        parts += ["", "## memory", "", m["workload"] + ".", "",
+                  "| keys | events | RSS idle MB | RSS after MB | RSS peak MB | window state MB | seen ids MB |",
+                  "|---|---|---|---|---|---|---|"]
+        parts += [f"| {r['keys']:,} | {r['events']:,} | {r['rss_idle_mb']} | {r['rss_after_mb']} | {r['rss_peak_mb']} "
+                  f"| {r['window_state_mb']} | {r['seen_ids_mb']} |" for r in m["runs"]]
+    if s := results.get("scaling"):
+        parts += ["", "## scaling", "", s["method"] + ".", ""]
+        parts += [f"- {r['workers']} worker(s): {r['events_per_s']:,} events/s overall, "
+                  f"{r.get('tail_events_per_s') or '-'} after production ended; events per worker "
+                  f"{r['events_per_worker']}" for r in s["runs"]]
+        parts += ["", "How the design scales further:", ""] + [f"- {note}" for note in s["how_it_scales"]]
+    return "\n".join(parts) + "\n"
+
+
+def embed(readme: Path, text: str) -> None:
+    """Replace what is between the markers, or append a `## Benchmarks` section with them."""
+    body = readme.read_text() if readme.exists() else ""
+    block = f"{START}\n{text}\n{END}"
+    if START in body and END in body:
+        body = re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, body, count=1, flags=re.DOTALL)
+    else:
+        body = body.rstrip("\n") + (
+            "\n\n## Benchmarks\n\n`ioc bench all [--quick]` runs every benchmark with its baselines in the same run "
+            "and rewrites this table (details, methods and the profile: `benchmarks/results/README.md`).\n\n"
+            f"{block}\n")
+    readme.write_text(body)
+
+
+def write_report(results_dir: Path, readme: Path | None = None) -> str:
+    results = load_results(results_dir)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / "README.md").write_text(results_readme(results))
+    text = table(results)
+    if readme is not None:
+        embed(readme, text)
+    return text
