@@ -173,16 +173,29 @@ class SessionTracker:
         self._seen = seen
 
     def __getstate__(self) -> dict:
-        """For checkpoints: the up samples as one sorted array, without those no sample can need any
-        more (older than horizon - gap) and without repeats (only whether an up sample lies between
-        two times, and the first one after a time, matter)."""
-        state = self.__dict__ | {"_ups": np.zeros(0, dtype=np.int64)}
-        if self._up_chunks:
-            ups = np.unique(np.concatenate(self._up_chunks))
-            if self._horizon is not None:
-                ups = ups[(ups & ((1 << _TIME_BITS) - 1)) + (self._origin or 0) >= self._horizon - self.spec.gap_ms]
-            state |= {"_up_chunks": [ups], "_up_n": len(ups), "_up_kept": len(ups)}
-        return state
+        """For checkpoints: the up samples without those no sample can need any more (older than
+        horizon - gap) and without repeats (only whether an up sample lies between two times, and
+        the first one after a time, matter), as narrow (key, time offset) arrays."""
+        state = self.__dict__ | {"_ups": np.zeros(0, dtype=np.int64), "_up_chunks": [], "_up_n": 0, "_up_kept": 0,
+                                 "_seen": narrow(self._seen)}
+        ups = np.unique(np.concatenate(self._up_chunks)) if self._up_chunks else np.zeros(0, dtype=np.int64)
+        times = ups & ((1 << _TIME_BITS) - 1)
+        if self._horizon is not None:
+            keep = times + (self._origin or 0) >= self._horizon - self.spec.gap_ms
+            ups, times = ups[keep], times[keep]
+        first = int(times.min()) if len(times) else 0
+        return state | {"_ups_snapshot": (narrow(ups >> _TIME_BITS), first, narrow(times - first))}
+
+    def __setstate__(self, state: dict) -> None:
+        ups = state.pop("_ups_snapshot", None)  # absent from trackers pickled by earlier versions
+        self.__dict__.update(state)
+        if "_seen" in state:
+            self._seen = self._seen.astype(np.int64)
+        if ups is not None:
+            keys, first, times = ups
+            packed = (keys.astype(np.int64) << _TIME_BITS) | (times.astype(np.int64) + first)
+            self._up_chunks = [packed] if len(packed) else []
+            self._up_n = self._up_kept = len(packed)
 
     def upgrade_v1(self) -> None:
         """State pickled before content versions (emission counts): each key's count starts at the
@@ -269,6 +282,33 @@ class SessionTracker:
             self._df[rows] = sessions.start[session_of[rows]]
             keep &= ~old | is_last_old
         self._dk, self._dt, self._dw, self._df = (a[keep] for a in (self._dk, self._dt, self._dw, self._df))
+
+
+def narrow(a: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the smallest unsigned dtype that holds them (compact snapshots)."""
+    if len(a) and int(a.min()) < 0:
+        return a
+    top = int(a.max()) if len(a) else 0
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if top <= np.iinfo(dtype).max:
+            return a.astype(dtype)
+    return a
+
+
+def pack_sorted(a: np.ndarray) -> tuple[int | None, np.ndarray]:
+    """A sorted integer array as (first value, narrow differences) (compact snapshots)."""
+    return (int(a[0]), narrow(np.diff(a))) if len(a) else (None, np.zeros(0, dtype=np.uint8))
+
+
+def unpack_sorted(packed: tuple[int | None, np.ndarray], dtype: np.dtype | type) -> np.ndarray:
+    first, diffs = packed
+    if first is None:
+        return np.zeros(0, dtype=dtype)
+    out = np.empty(len(diffs) + 1, dtype=np.int64)
+    out[0] = first
+    np.cumsum(diffs, dtype=np.int64, out=out[1:])
+    out[1:] += first
+    return out.astype(dtype, copy=False)
 
 
 def _rows(rows: list[tuple[int, int, int, int, int]]) -> SessionRows:

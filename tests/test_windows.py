@@ -746,6 +746,7 @@ def test_many_keys_switch_sketch_codes_to_int64_mid_window() -> None:
     n = len(many)
     engine.ingest(many, np.full(n, 6), {"v": np.full(n, 3.0), "m": np.ones(n, bool), "down": np.zeros(n, bool)},
                   NOW)
+    engine = pickle.loads(pickle.dumps(engine))  # the window's sketch: int32 and int64 codes, folded
     rows = {r["node_id"]: r for r in table_rows(engine.close_all().windows)}
     assert len(rows) == 40_000
     assert rows["n7"]["n"] == 2 and sk.count(rows["n7"]["v_sketch"]) == 2 and rows["n7"]["v_p50"] == pytest.approx(
