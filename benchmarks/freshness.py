@@ -46,13 +46,14 @@ TARGET_P99_S = 2.0
 
 @dataclass(frozen=True)
 class FreshnessParams:
-    windows: int  # how many window closings to observe
+    windows: int  # how many window closings to observe; 0: raw events only, for `duration_s` (tests)
     lateness_s: int = 2
     nodes: int = 1_000
     poll_s: float = 0.2
     settle_s: float = 5.0  # load kept on after the last closing (http: until its rows are polled, at most this)
     store: str = "chdb"  # or "http": the stand-in server, polled live
     profile: str = ""  # a path: cProfile the worker (benchmarks.probe.profiled)
+    duration_s: float = 5.0  # with windows=0 only
 
     @classmethod
     def sized(cls, quick: bool) -> FreshnessParams:
@@ -179,10 +180,13 @@ def measure_freshness(broker: Broker, work: Path, params: FreshnessParams, rate:
         # The first observed window holds at least 5 s of the run, so every node has a row in it.
         first_end = ((start_ms + 5_000) // WINDOW_MS + 1) * WINDOW_MS
         wanted = [first_end + k * WINDOW_MS for k in range(params.windows)]
-        stop_at = time.monotonic() + (wanted[-1] + params.lateness_s * 1000 - start_ms) / 1000 + params.settle_s
+        run_s = ((wanted[-1] + params.lateness_s * 1000 - start_ms) / 1000 + params.settle_s if wanted
+                 else params.duration_s)
+        stop_at = time.monotonic() + run_s
         producer.start()
         next_poll = 0.0
-        while time.monotonic() < stop_at and not (client and all(w - WINDOW_MS in seen_complete for w in wanted)):
+        while time.monotonic() < stop_at and not (client and wanted
+                                                  and all(w - WINDOW_MS in seen_complete for w in wanted)):
             producer.pump()
             if client is not None and time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + params.poll_s
