@@ -62,7 +62,7 @@ class PipelineParams:
     @classmethod
     def sized(cls, quick: bool) -> PipelineParams:
         if quick:
-            return cls(json_events=150_000, arrow_events=2_000_000, baseline_time_box_s=15)
+            return cls(json_events=150_000, arrow_events=2_000_000, baseline_time_box_s=10)
         return cls(json_events=500_000, arrow_events=5_000_000, baseline_time_box_s=45)
 
 

@@ -50,7 +50,7 @@ def _sink(opts: BenchOptions, settings: Settings) -> dict[str, Any]:
     from benchmarks.sink import run_sink_bench
 
     return run_sink_bench(dsn=opts.clickhouse or None, out=None, settings=settings,
-                          rows=200_000 if opts.quick else None)
+                          rows=100_000 if opts.quick else None)
 
 
 def _sink_http(opts: BenchOptions, settings: Settings) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def _sink_http(opts: BenchOptions, settings: Settings) -> dict[str, Any]:
         stand_in = stand_in_class()(work / "http-store.chdb")
         stand_in.start()
         try:
-            return run_sink_bench(dsn=stand_in.dsn, out=None, settings=settings, rows=100_000 if opts.quick else None)
+            return run_sink_bench(dsn=stand_in.dsn, out=None, settings=settings, rows=50_000 if opts.quick else None)
         finally:
             stand_in.stop()
 
