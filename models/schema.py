@@ -148,18 +148,29 @@ def decode_json_batch(family: Family, messages: Sequence[bytes]) -> pa.Table:
     pyarrow parses ~4x faster than orjson + `Table.from_pylist`. A message that itself contains a
     newline or is not one object makes the call fail or the row count differ: callers then
     isolate the bad messages (see `streams.decode`).
+
+    Two guards against hostile input, both found by the bad-input fuzzer (tests/test_reliability_fuzz.py):
+    - pyarrow's JSON reader (26.0) dereferences a null pointer when the *first* value of its input is
+      a bare `null` (apache/arrow#47409): a 4-byte Kafka message would kill the worker, and again after
+      every restart. A leading `{}` line makes the first value an object; a later `null` is parsed as a
+      row of nulls (rejected as missing fields), and the sentinel row is sliced off.
+    - the reader does not check that strings are UTF-8; invalid bytes would reach keys, ClickHouse and
+      every reader downstream. A full validation (~0.5% of the parse) makes such a batch fail here, so
+      bisection isolates the message (orjson then calls it undecodable).
     """
     if not messages:
         return family.schema.empty_table()
-    blob = b"\n".join(messages)
+    blob = b"\n".join([b"{}", *messages])
     table = pj.read_json(
         io.BytesIO(blob),
         read_options=pj.ReadOptions(use_threads=False, block_size=max(1 << 20, len(blob) + 1)),
         parse_options=pj.ParseOptions(explicit_schema=family.schema, unexpected_field_behavior="ignore"),
     )
-    if table.num_rows != len(messages):
-        raise pa.ArrowInvalid(f"expected {len(messages)} JSON objects, parsed {table.num_rows}")
-    return table.select(family.schema.names)
+    if table.num_rows != len(messages) + 1:
+        raise pa.ArrowInvalid(f"expected {len(messages)} JSON objects, parsed {table.num_rows - 1}")
+    table = table.slice(1).select(family.schema.names)
+    table.validate(full=True)  # raises ArrowInvalid on invalid UTF-8
+    return table
 
 
 # ---------------------------------------------------------------- validation
@@ -197,7 +208,9 @@ def validation_mask(
             known = pc.is_in(col, value_set=pa.array(f.choices)).to_numpy(zero_copy_only=False)
             mark(~known & ~nulls, Rejection(UNKNOWN_ENUM, f.name))
         if f.kind in ("int", "float"):
-            values = pc.fill_null(pc.cast(col, pa.float64()), 0.0).to_numpy(zero_copy_only=False)
+            # Unsafe cast: a safe one raises on ints beyond 2**53 (a 20-byte JSON message crashed the
+            # worker); rounding such values cannot move them across any min/max of a field.
+            values = pc.fill_null(pc.cast(col, pa.float64(), safe=False), 0.0).to_numpy(zero_copy_only=False)
             present = ~nulls
             mark(present & ~np.isfinite(values), Rejection(OUT_OF_RANGE, f.name, "not finite"))
             if f.min is not None:
