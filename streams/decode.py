@@ -168,14 +168,64 @@ def _why_undecodable(family: Family, value: bytes, exc: Exception) -> Rejection:
     return Rejection(WRONG_TYPE, "", str(exc)[:200])
 
 
+# What every Arrow IPC stream writer (pyarrow, Java, Rust, Go; format >= 0.15) writes on close.
+_ARROW_EOS = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+
+
 def _arrow_table(family: Family, value: bytes) -> pa.Table:
-    """An Arrow IPC batch conformed to the family schema: absent optional columns become nulls."""
+    """An Arrow IPC batch conformed to the family schema: absent optional columns become nulls.
+
+    Hostile or damaged streams must fail here, as a whole (found by tests/test_reliability_fuzz.py):
+    - a stream cut at a message boundary reads without error but holds only the batches before the
+      cut, so the rest would vanish without a dead letter: the end-of-stream marker is required;
+    - the reader checks structure, not content: flipped bytes give strings that are not UTF-8 (or
+      offsets past their buffers), which would reach keys, ClickHouse and every reader downstream:
+      a full validation rejects them.
+    """
+    if not value.endswith(_ARROW_EOS):
+        raise pa.ArrowInvalid("no end-of-stream marker (truncated or trailing bytes)")
     table = pa.ipc.open_stream(io.BytesIO(value)).read_all()
-    columns = [
-        table.column(f.name).cast(f.type) if f.name in table.schema.names else pa.nulls(table.num_rows, f.type)
-        for f in family.schema
-    ]
+    table.validate(full=True)
+    columns = []
+    for f in family.fields:
+        if f.name not in table.schema.names:
+            columns.append(pa.nulls(table.num_rows, f.arrow_type))
+            continue
+        column = table.column(f.name)
+        if not _same_kind(f.kind, column.type):
+            raise WrongColumnType(Rejection(WRONG_TYPE, f.name, f"{column.type} column where {f.kind} is expected"))
+        columns.append(column.cast(f.arrow_type))
     return pa.Table.from_arrays(columns, schema=family.schema)
+
+
+class WrongColumnType(ValueError):
+    """An Arrow batch whose column holds another kind of value than its field (a whole-message rejection)."""
+
+    def __init__(self, rejection: Rejection):
+        super().__init__(str(rejection))
+        self.rejection = rejection
+
+
+def _same_kind(kind: str, type_: pa.DataType) -> bool:
+    """Whether an Arrow column type carries the field's kind of value (any width, unit or encoding).
+
+    Casting alone would accept what the JSON path rejects as wrong_type: ints as strings ("5"), bools
+    as 0/1, an int64 column as milliseconds since 1970. The rules match JSON's: a number may fill a
+    float field, nothing else crosses kinds; an all-null column fits any field.
+    """
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    if pa.types.is_null(type_):
+        return True
+    if kind in ("str", "enum"):
+        return pa.types.is_string(type_) or pa.types.is_large_string(type_) or pa.types.is_string_view(type_)
+    if kind == "int":
+        return pa.types.is_integer(type_)
+    if kind == "float":
+        return pa.types.is_integer(type_) or pa.types.is_floating(type_)
+    if kind == "bool":
+        return pa.types.is_boolean(type_)
+    return pa.types.is_timestamp(type_)  # "time": any unit, with or without a zone (read as UTC)
 
 
 def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_skew_ms: int,
@@ -209,8 +259,13 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
     for i in np.flatnonzero(usable & batch.arrow):
         try:
             table = _arrow_table(family, batch.values[i])  # type: ignore[arg-type]
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError) as exc:
-            reject(int(i), Rejection(UNDECODABLE, "", f"broken Arrow batch: {str(exc)[:160]}"))
+        except WrongColumnType as exc:
+            reject(int(i), exc.rejection)
+            continue
+        except Exception as exc:  # noqa: BLE001 - hostile bytes reach C++ readers: any error is the message's
+            # Besides ArrowInvalid, damaged streams raise UnicodeDecodeError (a field name that is not
+            # UTF-8), KeyError (a field name twice), ... (seen by the fuzzer): all mean "undecodable".
+            reject(int(i), Rejection(UNDECODABLE, "", f"broken Arrow batch: {type(exc).__name__}: {str(exc)[:160]}"))
             continue
         tables.append(table)
         origin.append(np.full(table.num_rows, i, dtype=np.int64))
