@@ -9,11 +9,13 @@ used only when `IOC_CLICKHOUSE_USER` is empty.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.httputil import get_pool_manager
 
 from ioc.config import Settings
 from sinks.dsn import chdb_path, is_chdb, normalize_dsn, with_database
@@ -41,11 +43,32 @@ def connect(dsn: str, settings: Settings, *, database: str | None = None, **clie
     if settings.clickhouse_password:
         args["password"] = settings.clickhouse_password
     if dsn.startswith("https:"):
-        args["verify"] = settings.clickhouse_verify_tls
-        if settings.clickhouse_ca_cert:
-            args["ca_cert"] = settings.clickhouse_ca_cert
+        # clickhouse-connect (1.12) takes host, port and database from a DSN but not its scheme: it
+        # infers TLS from the port (443/8443 only), so `https://ch:9440` went out as plain HTTP,
+        # password included, and the CA setting was ignored (tests/test_security.py).
+        args["interface"] = "https"
+        args["pool_mgr"] = _tls_pool(settings.clickhouse_verify_tls, settings.clickhouse_ca_cert)
     args.update(client_args)
     return clickhouse_connect.get_client(dsn=dsn, **args)
+
+
+_tls_pools: dict[tuple[bool, str], Any] = {}
+_tls_pools_lock = threading.Lock()
+
+
+def _tls_pool(verify: bool, ca_cert: str) -> Any:
+    """One shared HTTPS connection pool per TLS configuration, owned here and not by a client.
+
+    A client given `verify`/`ca_cert` builds and owns a pool, and its `close()` then fails with the
+    urllib3 this project installs (grafana-client -> niquests -> urllib3-future replaces urllib3:
+    `'TrafficPolice' object has no attribute 'lock'`), so every migration, writer reset and briefing
+    over TLS crashed on close. Plain HTTP shares clickhouse-connect's default pool the same way.
+    """
+    with _tls_pools_lock:
+        key = (verify, ca_cert)
+        if key not in _tls_pools:
+            _tls_pools[key] = get_pool_manager(verify=verify, ca_cert=ca_cert or None)
+        return _tls_pools[key]
 
 
 def is_embedded(client: Client) -> bool:
