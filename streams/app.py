@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 import faust
 import orjson
 from faust.types import TP
+from faust.types.auth import CredentialsT
 
 from ioc.broker import bootstrap_servers
 from ioc.config import Settings
@@ -226,6 +228,29 @@ class StreamWorker:
         tmp.replace(path)
 
 
+def broker_credentials(settings: Settings) -> CredentialsT | None:
+    """Kafka security from the environment (IOC_KAFKA_*), for Faust's consumer and producer alike.
+
+    Without this the worker connected in PLAINTEXT whatever IOC_KAFKA_SECURITY_PROTOCOL said (only the
+    replay producer passed it on). Faust's confluent driver ignores `broker_credentials`, so it is
+    refused with security on rather than left to connect without it.
+    """
+    protocol = settings.kafka_security_protocol.strip().upper() or "PLAINTEXT"
+    if protocol == "PLAINTEXT":
+        return None
+    if protocol not in ("SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise ValueError(f"IOC_KAFKA_SECURITY_PROTOCOL={protocol!r}: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    if settings.faust_transport != "aiokafka":
+        raise ValueError(f"IOC_FAUST_TRANSPORT={settings.faust_transport} cannot authenticate to Kafka "
+                         f"({protocol}): Faust's confluent driver ignores credentials; use aiokafka")
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None) if protocol.endswith("SSL") \
+        else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(username=settings.kafka_sasl_username, password=settings.kafka_sasl_password,
+                                 mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context)
+
+
 def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     """The Faust app and its worker, wired: topics, channels, agents, timers, rebalance hooks."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +259,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
         settings.app_id,
         consumer_driver=settings.faust_transport,
         broker=f"kafka://{bootstrap_servers(url)}",
+        broker_credentials=broker_credentials(settings),
         web_enabled=False,
         datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.topic_partitions,
