@@ -180,3 +180,24 @@ def assert_same_tables(actual: pa.Table, expected: pa.Table, name: str) -> None:
             bad = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
             raise AssertionError(f"{name}.{column} differs at row {bad}: {got[bad]!r} != {want[bad]!r}; "
                                  f"key {a.select(AGG_KEYS[name]).slice(bad, 1).to_pylist()}")
+
+
+# ---------------------------------------------------------------- reliability tests (tests/test_reliability*.py)
+
+_QUERY = """
+import sys, clickhouse_connect, pyarrow.parquet as pq
+client = clickhouse_connect.get_client(dsn=sys.argv[1])
+pq.write_table(client.query_arrow(sys.argv[2]), sys.argv[3])
+client.close()
+"""
+
+
+def query_store(dsn: str, sql: str, out: Path | None = None) -> pa.Table:
+    """One read-only query against a store from a subprocess (a worker may own the chDB path, see above)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = out or Path(tmp) / "result.parquet"
+        subprocess.run([sys.executable, "-c", _QUERY, dsn, sql, str(path)], check=True, capture_output=True,
+                       timeout=120)
+        return pq.read_table(path)
