@@ -262,7 +262,7 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
         except WrongColumnType as exc:
             reject(int(i), exc.rejection)
             continue
-        except Exception as exc:  # noqa: BLE001 - hostile bytes reach C++ readers: any error is the message's
+        except Exception as exc:  # hostile bytes reach C++ readers: any error is the message's
             # Besides ArrowInvalid, damaged streams raise UnicodeDecodeError (a field name that is not
             # UTF-8), KeyError (a field name twice), ... (seen by the fuzzer): all mean "undecodable".
             reject(int(i), Rejection(UNDECODABLE, "", f"broken Arrow batch: {type(exc).__name__}: {str(exc)[:160]}"))
