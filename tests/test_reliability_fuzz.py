@@ -145,6 +145,31 @@ def test_arrow_columns_of_another_kind_are_wrong_type_as_in_json() -> None:
     assert one(SERVICE_CENTER, arrow_stream(compatible), arrow=True).events.num_rows == 3
 
 
+def test_a_decoder_failure_costs_the_poison_message_not_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception escaping the decoder made Faust restart the agent and the whole fetch vanished
+    (its offsets passed over by the next batch). Whatever the next decoder bug is, the pipeline now
+    dead-letters only the messages it fails on, after undoing the ids the failed attempt recorded."""
+    import streams.pipeline
+
+    real = streams.pipeline.decode_batch
+
+    def buggy(family: Family, batch: MessageBatch, *args):  # type: ignore[no-untyped-def]
+        decoded = real(family, batch, *args)  # records the batch's ids as seen, then fails
+        if any(v is not None and b"POISON" in v for v in batch.values):
+            raise RuntimeError("a decoder bug")
+        return decoded
+
+    monkeypatch.setattr(streams.pipeline, "decode_batch", buggy)
+    draw = RandomDraw(8)
+    values = [orjson.dumps(valid_record(draw, SERVICE_CENTER, f"p{i}", T0 + i * 1000)) for i in range(50)]
+    values[17] = orjson.dumps(valid_record(draw, SERVICE_CENTER, "POISON", T0 + 17_000))
+    pipeline = pipelines(Settings())[SERVICE_CENTER.topic]
+    out = pipeline.process(MessageBatch.of([(v, 2, 100 + i, None) for i, v in enumerate(values)]), now_ms=NOW)
+    assert out.events_valid == 49 and [(d.offset, d.reason) for d in out.dead] == [(117, "undecodable")]
+    assert out.dead[0].detail.startswith("decoder error: RuntimeError") and out.dead[0].payload == values[17]
+    assert pipeline.partitions[2].next_offset == 150
+
+
 # ---------------------------------------------------------------- decode_batch, hypothesis-driven
 
 
