@@ -52,6 +52,21 @@ def broker_version(kind: str) -> str:
     return kind
 
 
+def code_version() -> str:
+    """The commit measured, and whether the measured code had uncommitted changes (shared checkout)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "streams", "sinks", "models", "simulators",
+                                "ioc"], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit}{' + uncommitted changes' if dirty else ''}" if commit else "unknown"
+
+
 def machine_info(broker_kind: str = "") -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpu": cpu_model(),
@@ -61,6 +76,7 @@ def machine_info(broker_kind: str = "") -> dict[str, Any]:
         "loadavg_1m": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
         "versions": {p: version(p) for p in PACKAGES},
+        "code": code_version(),
     }
     if broker_kind:
         info["broker"] = broker_version(broker_kind)
