@@ -76,6 +76,7 @@ class StreamWorker:
         self.stats = WorkerStats()
         self.last_event_at: dict[TP, float] = {}
         self.checkpointed: dict[TP, int] = {}  # next offset of each partition's last checkpoint
+        self.end_offsets: dict[TP, int] = {}  # from the broker, while paused (see refresh_end_offsets)
         self.deadletter_topic = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
         self.alerts_topic = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
         self.lock = asyncio.Lock()  # batches, checkpoints and rebalances never interleave
@@ -214,13 +215,34 @@ class StreamWorker:
                 if state is not None:
                     await self._emit(tp.topic, pipeline.emit_pending(state))
 
+    async def refresh_end_offsets(self) -> None:
+        """While consumption is paused, ask the broker for the partitions' end offsets.
+
+        The consumer learns high watermarks from fetch responses, and a paused worker fetches
+        nothing: through a ClickHouse outage the reported lag stayed flat while the backlog grew
+        (tests/test_reliability.py). Only while paused: Tansu answers this request wrongly after
+        multi-record batches (DESIGN.md s.5), and fetch responses are exact otherwise.
+        """
+        self.end_offsets = {}
+        if not self.stats.paused or self.app.consumer is None:
+            return
+        tps = [TP(topic, p) for topic, pipeline in self.pipelines.items() for p in pipeline.partitions]
+        try:
+            ends = await asyncio.wait_for(self.app.consumer.highwaters(*tps), timeout=2.0)
+        except Exception as exc:  # the broker may be the thing that is down: keep reporting what we know
+            log.debug("end offsets unavailable: %r", exc)
+            return
+        self.end_offsets = {tp: int(off) for tp, off in ends.items() if off is not None}
+
     def write_stats(self) -> None:
         lag = 0
         for topic, pipeline in self.pipelines.items():
             for p, state in pipeline.partitions.items():
-                high = self.app.consumer.highwater(TP(topic, p)) if self.app.consumer else None
-                if high is not None:
-                    lag += max(0, int(high) - state.next_offset)
+                tp = TP(topic, p)
+                fetched = self.app.consumer.highwater(tp) if self.app.consumer else None
+                high = max(int(fetched) if fetched is not None else -1, self.end_offsets.get(tp, -1))
+                if high >= 0:
+                    lag += max(0, high - state.next_offset)
         self.stats.lag = lag
         path = self.settings.data_dir / f"worker-{os.getpid()}.json"
         tmp = path.with_suffix(".tmp")
@@ -307,6 +329,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     @app.timer(interval=1.0)
     async def housekeeping() -> None:
         await worker.flush_idle()
+        await worker.refresh_end_offsets()
         worker.write_stats()
 
     @app.on_before_shutdown.connect
