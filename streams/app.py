@@ -211,6 +211,9 @@ class StreamWorker:
                     continue
                 pipeline = self.pipelines[tp.topic]
                 state = pipeline.partitions.get(tp.partition)
+                high = self.app.consumer.highwater(tp) if self.app.consumer else None
+                if state is not None and high is not None and int(high) > state.next_offset:
+                    continue  # backlogged, not idle: its windows will close by event time
                 del self.last_event_at[tp]
                 if state is not None:
                     await self._emit(tp.topic, pipeline.emit_pending(state))
