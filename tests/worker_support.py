@@ -201,3 +201,120 @@ def query_store(dsn: str, sql: str, out: Path | None = None) -> pa.Table:
         subprocess.run([sys.executable, "-c", _QUERY, dsn, sql, str(path)], check=True, capture_output=True,
                        timeout=120)
         return pq.read_table(path)
+
+
+def assert_same_aggregates(actual: pa.Table, expected: pa.Table, name: str, rel: float = 1e-9) -> None:
+    """Like `assert_same_tables`, but float columns may differ in their last bits.
+
+    Events that arrive in another order (shuffled within the allowed lateness) reach a window in
+    another order, and a float sum depends on the order of its terms (2479.7000000000003 vs 2479.7).
+    Counts, keys, versions, maxima, sketches and quantiles must still be exactly equal.
+    """
+    import math
+
+    a, e = comparable(actual, name), comparable(expected, name)
+    assert a.num_rows == e.num_rows, f"{name}: {a.num_rows} rows in ClickHouse, {e.num_rows} expected"
+    for column in e.column_names:
+        got, want = a.column(column).to_pylist(), e.column(column).to_pylist()
+        floating = pa.types.is_floating(e.column(column).type)
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            close = floating and g is not None and w is not None and (
+                math.isclose(g, w, rel_tol=rel, abs_tol=1e-9) or (math.isnan(g) and math.isnan(w)))
+            if g != w and not close:
+                raise AssertionError(f"{name}.{column} differs at row {i}: {g!r} != {w!r}; "
+                                     f"key {a.select(AGG_KEYS[name]).slice(i, 1).to_pylist()}")
+
+
+class PacedProducer:
+    """Produces messages (`simulators.replay.Outgoing`, in order) over about `seconds` in a thread, so a
+    test can disturb the system mid-stream; `sent` is the progress. librdkafka retries through a broker
+    restart, and `join()` raises whatever went wrong."""
+
+    def __init__(self, url: str, messages: list, seconds: float):  # type: ignore[type-arg]
+        import threading
+
+        self.url, self.messages, self.seconds = url, messages, seconds
+        self.sent = 0
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="paced-producer", daemon=True)
+
+    def start(self) -> PacedProducer:
+        self.thread.start()
+        return self
+
+    @property
+    def progress(self) -> float:
+        return self.sent / max(1, len(self.messages))
+
+    def _run(self) -> None:
+        from confluent_kafka import Producer
+
+        from ioc.broker import bootstrap_servers
+
+        try:
+            producer = Producer({"bootstrap.servers": bootstrap_servers(self.url), "partitioner": "murmur2_random",
+                                 "linger.ms": 5, "message.timeout.ms": 300_000})
+            started = time.monotonic()
+            per_message = self.seconds / max(1, len(self.messages))
+            for i, m in enumerate(self.messages):
+                while True:
+                    try:
+                        kwargs = {"partition": m.partition} if m.partition >= 0 else {}
+                        producer.produce(m.topic, key=m.key, value=m.value, headers=m.headers, **kwargs)
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                self.sent = i + 1
+                ahead = started + (i + 1) * per_message - time.monotonic()
+                if ahead > 0.02:
+                    producer.poll(0)
+                    time.sleep(ahead)
+            if producer.flush(300) != 0:
+                raise RuntimeError("messages left unsent after 300 s")
+        except BaseException as exc:  # surfaced by join()
+            self.error = exc
+
+    def join(self, timeout_s: float = 400) -> None:
+        self.thread.join(timeout_s)
+        assert not self.thread.is_alive(), "producer did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+class StatsRecorder:
+    """Samples a worker's stats file in a thread: what the worker reported while a test disturbed it."""
+
+    def __init__(self, worker: WorkerProcess, every_s: float = 0.25):
+        import threading
+
+        self.worker, self.every_s = worker, every_s
+        self.samples: list[tuple[float, dict]] = []  # type: ignore[type-arg]
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="stats-recorder", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_s):
+            stats = self.worker.stats() if self.worker.process is not None else {}
+            if stats:
+                self.samples.append((time.monotonic(), stats))
+
+    def between(self, start: float, end: float) -> list[dict]:  # type: ignore[type-arg]
+        return [s for t, s in self.samples if start <= t <= end]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
+RAW_COUNTS = """
+SELECT (SELECT count() FROM {t} FINAL), (SELECT uniqExact(event_id) FROM {t}), (SELECT count() FROM {t})
+"""
+
+
+def raw_counts(dsn: str, family: str) -> tuple[int, int, int]:
+    """(rows with FINAL, distinct event ids, rows without FINAL) of a raw table. A redelivered event
+    may be inserted twice (count() without FINAL), but FINAL must show each event once."""
+    row = query_store(dsn, RAW_COUNTS.format(t=f"raw_{family}")).to_pylist()[0]
+    final, distinct, inserted = row.values()
+    return int(final), int(distinct), int(inserted)
