@@ -17,7 +17,6 @@ Bad input has its own module (test_reliability_fuzz.py).
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
@@ -31,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from clickhouse_stand_in import StandIn
+from conftest import broker_kinds
 from worker_support import (
     AGG_KEYS,
     PacedProducer,
@@ -40,12 +40,12 @@ from worker_support import (
     assert_same_tables,
     dump_tables,
     expected_aggregates,
+    own_broker,
     query_store,
     raw_counts,
     wait_all_done,
 )
 
-from ioc.broker import LocalBroker
 from ioc.config import Settings
 from models.events import FAMILIES
 from models.schema import table_to_json_messages
@@ -86,14 +86,11 @@ def messages(directory: Path) -> list[Outgoing]:
     return list(json_messages(load_recording(directory)))
 
 
-def kafka_broker(broker: LocalBroker, tmp_path: Path) -> LocalBroker:
-    """A fresh broker of the session's kind for one test (topics empty); the long scenarios run on
-    Apache Kafka only unless IOC_TEST_BROKER=tansu asks for Tansu."""
-    if broker.kind == "tansu" and os.environ.get("IOC_TEST_BROKER") != "tansu":
-        pytest.skip("long scenario: run on Apache Kafka (IOC_TEST_BROKER=tansu runs it on Tansu)")
-    b = LocalBroker(broker.kind, tmp_path / "broker", partitions=PARTITIONS)
-    b.start()
-    return b
+@pytest.fixture(scope="module", params=broker_kinds())
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """The session's broker kinds (IOC_TEST_BROKER) without conftest's shared `broker`: every test
+    here starts its own (empty topics), so a shared one would only cost a broker start."""
+    return str(request.param)
 
 
 def total(tables: dict[str, pa.Table]) -> int:
@@ -122,10 +119,10 @@ def assert_nothing_lost_nothing_doubled(dsn: str, expected: dict[str, pa.Table],
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_http_stand_in_clickhouse_down_30s_pauses_then_catches_up(broker: LocalBroker, peak, expected,
+def test_http_stand_in_clickhouse_down_30s_pauses_then_catches_up(broker_kind: str, peak, expected,
                                                                   tmp_path: Path) -> None:
     directory, tables = peak
-    b = kafka_broker(broker, tmp_path)
+    b = own_broker(broker_kind, tmp_path, PARTITIONS)
     with StandIn(tmp_path / "server.chdb") as server:
         # A small buffer bound so that 30 s of stream fill it: the worker must then stop taking batches.
         env = {"IOC_SINK_MAX_BUFFER_ROWS": "3000", "IOC_SINK_MAX_RETRIES": "3"}
@@ -166,10 +163,10 @@ def test_http_stand_in_clickhouse_down_30s_pauses_then_catches_up(broker: LocalB
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_sigkill_at_three_seeded_points_then_restart_gives_the_same_aggregates(broker: LocalBroker, peak, expected,
+def test_sigkill_at_three_seeded_points_then_restart_gives_the_same_aggregates(broker_kind: str, peak, expected,
                                                                                tmp_path: Path) -> None:
     directory, tables = peak
-    b = kafka_broker(broker, tmp_path)
+    b = own_broker(broker_kind, tmp_path, PARTITIONS)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
     group = f"t-{uuid.uuid4().hex[:8]}"
     rng = random.Random(7_14)
@@ -204,12 +201,12 @@ def test_sigkill_at_three_seeded_points_then_restart_gives_the_same_aggregates(b
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_kafka_restart_mid_replay_the_worker_reconnects_and_finishes(broker: LocalBroker, peak, expected,
+def test_kafka_restart_mid_replay_the_worker_reconnects_and_finishes(broker_kind: str, peak, expected,
                                                                      tmp_path: Path) -> None:
-    if broker.kind != "kafka":
+    if broker_kind != "kafka":
         pytest.skip("Tansu keeps topics in memory: a restart loses them (DESIGN.md s.5)")
     directory, tables = peak
-    b = kafka_broker(broker, tmp_path)
+    b = own_broker(broker_kind, tmp_path, PARTITIONS)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
     worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}").start()
     try:
@@ -293,11 +290,11 @@ def test_events_beyond_the_lateness_are_counted_late_not_dropped(peak, expected)
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_shuffled_and_late_stream_through_a_worker(broker: LocalBroker, peak, expected, tmp_path: Path) -> None:
+def test_shuffled_and_late_stream_through_a_worker(broker_kind: str, peak, expected, tmp_path: Path) -> None:
     """The same through Kafka and a worker: shuffled within the lateness plus stragglers beyond it."""
     _, tables = peak
     stream, late_ids = with_stragglers(shuffled_within_lateness(tables, 5), every=97, behind_ms=15 * 60_000)
-    b = kafka_broker(broker, tmp_path)
+    b = own_broker(broker_kind, tmp_path, PARTITIONS)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
     worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}").start()
     try:

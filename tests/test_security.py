@@ -29,6 +29,7 @@ import pytest
 import yaml
 from clickhouse_stand_in import StandIn
 from confluent_kafka.admin import AdminClient
+from conftest import broker_kinds
 from fuzz_support import INJECTIONS, injected_records
 from worker_support import WorkerProcess, raw_counts, wait_all_done
 
@@ -436,6 +437,13 @@ def test_http_stand_in_clickhouse_tls_and_credentials_come_from_env(tmp_path: Pa
 
 
 
+@pytest.fixture(scope="module", params=broker_kinds())
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    """The session's broker kinds (IOC_TEST_BROKER) without conftest's shared `broker`: every test
+    here starts its own (empty topics), so a shared one would only cost a broker start."""
+    return str(request.param)
+
+
 # ---------------------------------------------------------------- a worker on a SASL listener, end to end
 
 
@@ -471,8 +479,8 @@ class SaslKafka(LocalBroker):
 
 @pytest.mark.slow
 @pytest.mark.broker
-def test_a_worker_authenticates_to_kafka_with_sasl_from_its_environment(broker: LocalBroker, tmp_path: Path) -> None:
-    if broker.kind != "kafka":
+def test_a_worker_authenticates_to_kafka_with_sasl_from_its_environment(broker_kind: str, tmp_path: Path) -> None:
+    if broker_kind != "kafka":
         pytest.skip("SASL listeners are configured on Apache Kafka")
     password = uuid.uuid4().hex
     kafka = SaslKafka("kafka", tmp_path / "broker", sasl_port=free_port(), password=password)

@@ -19,7 +19,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
+from ioc.broker import LocalBroker
 from streams.pipeline import Outputs
 
 AGG_KEYS = {
@@ -318,3 +320,13 @@ def raw_counts(dsn: str, family: str) -> tuple[int, int, int]:
     row = query_store(dsn, RAW_COUNTS.format(t=f"raw_{family}")).to_pylist()[0]
     final, distinct, inserted = row.values()
     return int(final), int(distinct), int(inserted)
+
+
+def own_broker(kind: str, tmp_path: Path, partitions: int = 4, long: bool = True) -> LocalBroker:
+    """A fresh broker for one test (empty topics). Long scenarios run on Apache Kafka, the production
+    broker; on Tansu (the zero-install fallback) only when IOC_TEST_BROKER=tansu asks for it."""
+    if long and kind == "tansu" and os.environ.get("IOC_TEST_BROKER") != "tansu":
+        pytest.skip("long scenario: run on Apache Kafka (IOC_TEST_BROKER=tansu runs it on Tansu)")
+    broker = LocalBroker(kind, tmp_path / "broker", partitions=partitions)  # type: ignore[arg-type]
+    broker.start()
+    return broker
