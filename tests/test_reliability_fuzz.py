@@ -454,13 +454,14 @@ def produce(url: str, stream: list[Message]) -> None:
 @pytest.mark.broker
 def test_ten_thousand_hostile_messages_through_a_worker(broker_kind: str, clean, clean_expected,
                                                         tmp_path: Path) -> None:
-    stream = noisy_stream(valid_messages(clean), HOSTILE_MESSAGES, seed=20250714, now_ms=int(time.time() * 1000))
-    bad = hostile_of(stream)
-    letters = [r for h in bad for r in h.reasons]
     b = own_broker(broker_kind, tmp_path)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
     worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"fz-{uuid.uuid4().hex[:8]}").start()
     try:
+        stream = noisy_stream(valid_messages(clean), HOSTILE_MESSAGES, seed=20250714,
+                              now_ms=int(time.time() * 1000))
+        bad = hostile_of(stream)
+        letters = [r for h in bad for r in h.reasons]
         worker.wait_ready()
         produce(b.url, stream)
         wait_all_done([worker], sum(t.num_rows for t in clean.values()) + len(letters), timeout_s=400)

@@ -232,14 +232,10 @@ def test_the_reader_can_only_select_and_its_password_cannot_break_out() -> None:
 CLIENT_CALLS = {"query", "command", "query_arrow", "query_df", "query_np", "raw_query", "query_rows", "insert"}
 # Names an f-string SQL may interpolate in the worker, sink and briefing code, and why that is safe.
 SAFE_NAMES = {
-    "CHECKPOINT_TABLE": "a constant",
-    "table": "sinks: a table name from the migrations' own list, never from data",
-    "name": "sinks.dimensions: a dimension table name from a constant list",
-    "ttl": "sinks.migrate: built from an int setting",
-    "current": "sinks.migrate: a log message, not SQL",
-    "START": "briefing: the text of a bound parameter placeholder",
-    "END": "briefing: the text of a bound parameter placeholder",
-    "LOCAL_TZ": "briefing: a constant time zone name",
+    "CHECKPOINT_TABLE": "streams.checkpoints: a constant (group, topic and partitions are bound)",
+    "table": "sinks.rollups: a name from the constant ROLLUP_TABLES",
+    "name": "sinks.dimensions: a dimension table of our own reference module",
+    "ttl": "sinks.migrate: built from int(days) (TTL takes no parameters)",
 }
 
 
