@@ -66,6 +66,7 @@ class Settings:
     checkpoint_interval_s: int = 5  # how much a restarted worker may have to re-process
     idle_flush_s: int = 3  # a partition without new events this long emits its open windows
     stats_interval_s: int = 1
+    keep_freed_memory: bool = True  # glibc keeps freed blocks for the next batch (streams.allocator)
     # Grafana
     grafana_url: str = "http://localhost:3000"
     grafana_token: str = field(default="", repr=False)

@@ -36,6 +36,7 @@ from models.events import ALERTS_TOPIC, DEADLETTER_TOPIC, FAMILY_BY_TOPIC
 from sinks.client import connect
 from sinks.migrate import migrate_client
 from sinks.writer import ClickHouseWriter, SinkError
+from streams.allocator import keep_freed_memory
 from streams.checkpoints import CHECKPOINT_TABLE, checkpoint_rows, load_checkpoints
 from streams.decode import MessageBatch
 from streams.pipeline import FamilyPipeline, Outputs, PartitionState, deadletter_rows, pipelines
@@ -278,6 +279,8 @@ def broker_credentials(settings: Settings) -> CredentialsT | None:
 
 def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     """The Faust app and its worker, wired: topics, channels, agents, timers, rebalance hooks."""
+    if settings.keep_freed_memory:
+        keep_freed_memory()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_broker_url()
     app = BatchApp(

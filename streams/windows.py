@@ -82,7 +82,7 @@ _SMALL_SPAN = 64  # a batch touching at most this many consecutive windows maps 
 # Counters are int32; `np.add.at(int32, idx, 1)` with a Python int misses numpy's fast indexed loop
 # (~90 ns instead of ~2.5 ns per event), a typed scalar hits it.
 _ONE = np.int32(1)
-_CHUNK = 1 << 15
+_CHUNK = 1 << 16
 _STATE_FORMAT = 2  # pickled engine state (`WindowEngine.__getstate__`); 1 = the plain attribute dict
 
 
@@ -402,50 +402,54 @@ class _SketchBuffer:
         if self.raw:
             self._fold(self._take_raw())
 
-    def _fold(self, raw: np.ndarray) -> None:
-        """Merge sorted raw codes into the sorted unique (codes, counts)."""
+    def _fold(self, raw: np.ndarray) -> np.ndarray:
+        """Merge sorted raw codes into the sorted unique (codes, counts); returns where each run of
+        equal codes starts in `raw` (what a first emission needs to find each key's entries)."""
         if not len(raw):
-            return
-        starts = _run_starts(raw)
-        codes = raw[starts]
-        counts = np.empty(len(starts), dtype=np.int64)
-        np.subtract(starts[1:], starts[:-1], out=counts[:-1])
-        counts[-1] = len(raw) - starts[-1]
+            return np.zeros(0, dtype=np.int64)
+        codes, counts, starts = _runs(raw)
         if len(self.codes):
             codes = np.concatenate((self.codes, codes))
             counts = np.concatenate((self.counts, counts))
             order = np.argsort(codes, kind="stable")  # two sorted runs: a linear merge
             codes, counts = codes[order], counts[order]
-            starts = _run_starts(codes)
-            codes, counts = codes[starts], np.add.reduceat(counts, starts)
+            merged = _run_starts(codes)
+            codes, counts = codes[merged], np.add.reduceat(counts, merged)
         self.codes, self.counts = codes, counts
+        return starts
 
     def emit(self, keys: np.ndarray, present: np.ndarray, qs: Sequence[float]
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(offsets, bucket index, counts) per sorted key code in `keys`, and their quantiles.
 
         `present[k]` is the number of values key k has in this window (for every key). While the
-        whole window is still raw (the usual first emission), the one sort that folds it also
-        gives every quantile directly: key k's values are the block of `present[k]` codes after
-        those of the smaller keys, and its q-quantile is the code at rank k within that block.
+        whole window is still raw (the usual first emission, where `keys` are all keys with events),
+        the one sort that folds it gives everything else by position: key k's values are the block
+        of `present[k]` codes after those of the smaller keys, its q-quantile is the code at rank
+        q within that block, and its entries are the runs that start inside the block.
         """
-        quantiles = None
         if self.raw and not len(self.codes):
             raw = self._take_raw()
-            start = np.zeros(len(present) + 1, dtype=np.int64)
-            np.cumsum(present, out=start[1:])
-            if start[-1] == len(raw):
+            block = np.zeros(len(present) + 1, dtype=np.int64)
+            np.cumsum(present, out=block[1:])
+            starts = self._fold(raw)
+            if block[-1] == len(raw) and not np.count_nonzero(present) - np.count_nonzero(present[keys]):
                 n = present[keys]
                 filled = n > 0
                 quantiles = np.full((len(keys), len(qs)), np.nan)
                 for j, q in enumerate(qs):
-                    pos = start[keys[filled]] + sk.rank_index(q, n[filled])
+                    pos = block[keys[filled]] + sk.rank_index(q, n[filled])
                     quantiles[filled, j] = sk.bucket_value((raw[pos] & self._MASK) - sk.INDEX_OFFSET)
-            self._fold(raw)
+                offsets = np.empty(len(keys) + 1, dtype=np.int64)
+                offsets[:-1] = np.searchsorted(starts, block[keys])
+                offsets[-1] = len(self.codes)
+                return offsets, self._bucket_index(self.codes), self.counts, quantiles
         offsets, index, counts = self.rows(keys)
-        if quantiles is None:
-            quantiles = sk.grouped_quantiles(offsets, index, counts, qs)
-        return offsets, index, counts, quantiles
+        return offsets, index, counts, sk.grouped_quantiles(offsets, index, counts, qs)
+
+    def _bucket_index(self, codes: np.ndarray) -> np.ndarray:
+        index = np.bitwise_and(codes, self._MASK, dtype=np.int32)
+        return np.subtract(index, sk.INDEX_OFFSET, out=index)
 
     def rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR (offsets, bucket index, counts) for the sorted key codes `keys`."""
@@ -457,12 +461,12 @@ class _SketchBuffer:
         hi = np.searchsorted(self.codes, (keys + 1) << sk.INDEX_BITS)
         offsets = np.zeros(len(keys) + 1, dtype=np.int64)
         np.cumsum(hi - lo, out=offsets[1:])
-        if offsets[-1] == len(self.codes):  # every entry is requested (a first emission): no gather
+        if offsets[-1] == len(self.codes):  # every entry is requested: no gather
             codes, counts = self.codes, self.counts
         else:
             take = np.arange(offsets[-1]) - np.repeat(offsets[:-1] - lo, hi - lo)
             codes, counts = self.codes[take], self.counts[take]
-        return offsets, (codes & self._MASK) - sk.INDEX_OFFSET, counts
+        return offsets, self._bucket_index(codes), counts
 
     def snapshot(self) -> tuple:
         """The raw part folded in, then the sorted codes as narrow differences (a few bits of bucket
@@ -486,6 +490,15 @@ def _run_starts(sorted_codes: np.ndarray) -> np.ndarray:
     flag[0] = True
     np.not_equal(sorted_codes[1:], sorted_codes[:-1], out=flag[1:])
     return np.flatnonzero(flag)
+
+
+def _runs(sorted_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run-length encoding of sorted codes: (distinct codes, their counts, where each run starts)."""
+    starts = _run_starts(sorted_codes)
+    counts = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1:] = len(sorted_codes) - starts[-1:]
+    return sorted_codes[starts], counts, starts
 
 
 class _Slots:
@@ -517,6 +530,10 @@ class _Slots:
 
     def flat(self, name: str) -> np.ndarray:
         return self.arrays[name].reshape(-1)
+
+    def state(self, name: str, slot: int | None) -> np.ndarray:
+        """What cell indices address: one slot's row (indexed by key), or all slots (slot * n_keys + key)."""
+        return self.flat(name) if slot is None else self.arrays[name][slot]
 
     def ensure_keys(self, n_keys: int) -> None:
         if n_keys <= self.n_keys:
@@ -757,7 +774,7 @@ class WindowEngine:
             raise ValueError(f"missing inputs: {sorted(missing)}")
         values = {name: np.asarray(v, dtype=bool if self.spec.inputs[name].kind == "mask" else np.float64)
                   for name, v in values.items() if name in self.spec.inputs}
-        if n and (keys.min() < 0 or keys.max() >= len(self.keys)):
+        if n and keys.view(np.uintp).max() >= len(self.keys):  # one pass: negative codes wrap to huge
             raise ValueError("key codes must come from engine.keys")
         self._slots.ensure_keys(len(self.keys))
         if len(self._late_counts) < len(self.keys):
@@ -776,12 +793,11 @@ class WindowEngine:
 
         late = _Late()
         accepted = 0
-        # Chunks of ~32k events keep the batch-sized temporaries in the L2 cache; the result does not
+        # Chunks of ~64k events keep the batch-sized temporaries in the L2 cache; the result does not
         # depend on the split (see the module docstring), and windows are emitted once, at the end.
         for lo in range(0, len(times), _CHUNK):
             part = slice(lo, lo + _CHUNK)
             accepted += self._ingest(keys[part], times[part], {k: v[part] for k, v in values.items()}, late, lo)
-            self._max_time = max(self._max_time, int(times[part].max()))
         out = self._emit(force=False)
         out.late = self._late_table(late, keys, times, rows, event_ids)
         out.rejected_rows = rejected
@@ -856,6 +872,7 @@ class WindowEngine:
             else:
                 self._sessions.observe(ev_keys[first_ok], times[first_ok], flag[first_ok])
         self._accumulate(keys, window, values, sel)
+        self._max_time = max(self._max_time, t_max)
         return accepted
 
     def _accumulate(self, keys: np.ndarray, window: np.ndarray | int, values: Mapping[str, np.ndarray],
@@ -869,18 +886,19 @@ class WindowEngine:
             values = {name: v[sel] for name, v in values.items()}
         slots = self._slots
         if np.ndim(window) == 0 or int(window.min()) == int(window.max()):
-            slot = slots.slot(int(window if np.ndim(window) == 0 else window[0]))
+            slot: int | None = slots.slot(int(window if np.ndim(window) == 0 else window[0]))
             local, slot_ids = None, np.array([slot])
-            cells = keys + slot * slots.n_keys if slot else keys
+            cells = keys  # into that slot's row: no per-event offset to add
         else:
+            slot = None
             local, slot_ids = self._local_windows(window)
             cells = slot_ids[local] * slots.n_keys + keys
         slots.touched[slot_ids] = True
-        np.add.at(slots.flat("events"), cells, _ONE)
+        np.add.at(slots.state("events", slot), cells, _ONE)
         for name in self._plan.masks:
-            np.add.at(slots.flat(f"count:{name}"), cells[values[name]], _ONE)
+            np.add.at(slots.state(f"count:{name}", slot), cells[values[name]], _ONE)
         for name in self._plan.numbers:
-            self._accumulate_number(name, values[name], cells, keys, local, slot_ids)
+            self._accumulate_number(name, values[name], cells, keys, slot, local, slot_ids)
 
     def _local_windows(self, window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per event a local window number, and the slot of each local window."""
@@ -896,20 +914,20 @@ class WindowEngine:
         slot_ids = np.array([self._slots.slot(int(x)) for x in wins], dtype=np.intp)
         return local.reshape(-1), slot_ids
 
-    def _accumulate_number(self, name: str, v: np.ndarray, cells: np.ndarray, keys: np.ndarray,
+    def _accumulate_number(self, name: str, v: np.ndarray, cells: np.ndarray, keys: np.ndarray, slot: int | None,
                            local: np.ndarray | None, slot_ids: np.ndarray) -> None:
         slots, plan = self._slots, self._plan
         if not np.isfinite(v.sum()):  # NaN marks an absent value: skip those (rare: costs a mask)
             present = ~np.isnan(v)
-            np.add.at(slots.flat(f"absent:{name}"), cells[~present], _ONE)
+            np.add.at(slots.state(f"absent:{name}", slot), cells[~present], _ONE)
             v, cells, keys = v[present], cells[present], keys[present]
             local = local[present] if local is not None else None
         if name in plan.sums:
-            np.add.at(slots.flat(f"sum:{name}"), cells, v)
+            np.add.at(slots.state(f"sum:{name}", slot), cells, v)
         if name in plan.mins:
-            np.minimum.at(slots.flat(f"min:{name}"), cells, v)
+            np.minimum.at(slots.state(f"min:{name}", slot), cells, v)
         if name in plan.maxs:
-            np.maximum.at(slots.flat(f"max:{name}"), cells, v)
+            np.maximum.at(slots.state(f"max:{name}", slot), cells, v)
         if name in slots.sketches:
             codes = self._sketch_codes(keys, v)
             bufs = slots.sketches[name]
@@ -921,13 +939,12 @@ class WindowEngine:
 
     def _sketch_codes(self, keys: np.ndarray, v: np.ndarray) -> np.ndarray:
         """key << 15 | (bucket + 16384): int32 while keys fit in 15 bits (sorts twice as fast)."""
-        index = sk.bucket_index(v)
         dtype = np.int32 if self._slots.n_keys <= 1 << (30 - sk.INDEX_BITS) else np.int64  # (key+1) << 15 fits
         codes = keys.astype(dtype)
         # In place: each pass reuses the buffer instead of allocating a new batch-sized array.
         np.left_shift(codes, sk.INDEX_BITS, out=codes)
         np.add(codes, sk.INDEX_OFFSET, out=codes)
-        np.add(codes, index, out=codes)
+        np.add(codes, sk.bucket_index(v), out=codes)
         return codes
 
     # ------------------------------------------------------------ emission

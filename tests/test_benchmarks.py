@@ -100,7 +100,8 @@ def test_kernel_through_the_cli_and_the_report(results: Path, tmp_path: Path) ->
     out = tmp_path / "kernel.json"
     assert cli.main(["bench", "kernel", "--json", str(out), "--events", "20000", "--keys", "100"]) == 0
     kernel = json.loads(out.read_text())
-    assert {"events_per_s", "baseline_events_per_s", "ratio", "baseline_matches", "run"} <= set(kernel)
+    assert {"events_per_s", "baseline_events_per_s", "ratio", "baseline_matches", "run", "numpy_floor_events_per_s",
+            "engine_vs_floor", "allocator"} <= set(kernel)
     assert kernel["baseline_matches"]
     keep(run_kernel_bench(events=20_000, keys=100, baseline_events=5_000, variants=False), results, "kernel")
 
