@@ -433,7 +433,8 @@ class _SketchBuffer:
             block = np.zeros(len(present) + 1, dtype=np.int64)
             np.cumsum(present, out=block[1:])
             starts = self._fold(raw)
-            if block[-1] == len(raw) and not np.count_nonzero(present) - np.count_nonzero(present[keys]):
+            all_keys_asked = np.count_nonzero(present[keys]) == np.count_nonzero(present)  # every key with values
+            if block[-1] == len(raw) and all_keys_asked:
                 n = present[keys]
                 filled = n > 0
                 quantiles = np.full((len(keys), len(qs)), np.nan)
@@ -447,8 +448,10 @@ class _SketchBuffer:
         offsets, index, counts = self.rows(keys)
         return offsets, index, counts, sk.grouped_quantiles(offsets, index, counts, qs)
 
-    def _bucket_index(self, codes: np.ndarray) -> np.ndarray:
-        index = np.bitwise_and(codes, self._MASK, dtype=np.int32)
+    @classmethod
+    def _bucket_index(cls, codes: np.ndarray) -> np.ndarray:
+        """The bucket index (int32, as the serialized sketch holds it) of each code."""
+        index = np.bitwise_and(codes, cls._MASK, dtype=np.int32)
         return np.subtract(index, sk.INDEX_OFFSET, out=index)
 
     def rows(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
