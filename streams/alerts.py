@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from models.events import ALERT
+from streams.arrays import unique_sorted
 
 ONLINE_SHARE_TARGET = 0.70
 ONLINE_SHARE_SLACK = 0.20  # "far below target": 20 points under it
@@ -181,7 +182,7 @@ def anomaly_alerts(family: str, state: AlertState, windows: pa.Table) -> list[pa
     starts, ends, values = _ms(windows, "window_start"), _ms(windows, "window_end"), _col(windows, metric)
     hit_rows: list[np.ndarray] = []
     hit_z: list[np.ndarray] = []
-    for start in np.unique(starts):
+    for start in unique_sorted(starts):
         rows = np.flatnonzero((starts == start) & ~np.isnan(values))
         rows = rows[start > e.last_start[codes[rows]]]  # a re-emitted window was already counted
         if not len(rows):

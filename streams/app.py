@@ -59,6 +59,8 @@ class WorkerStats:
     alerts: int = 0
     skipped: int = 0
     checkpoints: int = 0
+    checkpoint_last_s: float = 0.0  # batches wait while a checkpoint runs: its duration bounds freshness
+    checkpoint_max_s: float = 0.0
     sink_errors: int = 0
     lag: int = 0
     partitions: int = 0
@@ -146,6 +148,7 @@ class StreamWorker:
     async def checkpoint(self, only: set[TP] | None = None) -> bool:
         """Flush outputs, store states with their offsets, then commit those offsets to Kafka."""
         async with self.lock:
+            started = time.monotonic()
             loop = asyncio.get_running_loop()
             snapshots: dict[str, dict[int, tuple[int, bytes]]] = {}
             for topic, pipeline in self.pipelines.items():
@@ -171,6 +174,8 @@ class StreamWorker:
             except Exception as exc:
                 log.warning("Kafka offset commit failed (the ClickHouse checkpoint stands): %r", exc)
             self.stats.checkpoints += 1
+            self.stats.checkpoint_last_s = round(time.monotonic() - started, 3)
+            self.stats.checkpoint_max_s = max(self.stats.checkpoint_max_s, self.stats.checkpoint_last_s)
             return True
 
     async def on_assigned(self, assigned: set[TP]) -> None:

@@ -30,6 +30,7 @@ from models.schema import (
     validate_record,
     validation_mask,
 )
+from streams.arrays import unique_sorted
 
 
 def is_arrow_message(headers: Sequence[tuple[str, bytes]] | None) -> bool:
@@ -108,8 +109,12 @@ class SeenIds:
             return np.zeros(0, dtype=bool)
         fresh = np.ones(n, dtype=bool)
         if self.buckets:
+            # The batch is hashed and the kept ids probed against it, not the other way round:
+            # `pc.is_in` builds its hash table anew on every call, and the kept ids (minutes of the
+            # partition's events) outnumber a batch's by far: 5x faster at 2k against 115k kept.
             known = pa.chunked_array(list(self.buckets.values()), type=pa.string())
-            fresh &= ~pc.is_in(ids, value_set=known).to_numpy(zero_copy_only=False)
+            seen_at = pc.index_in(known, value_set=ids).drop_null()  # first position in the batch
+            fresh[seen_at.to_numpy()] = False
         # Within the batch, only the first occurrence of an id counts.
         codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
         _, first = np.unique(codes, return_index=True)
@@ -124,7 +129,7 @@ class SeenIds:
             return
         self.max_time_ms = max(self.max_time_ms, int(times_ms.max()))
         bucket_of = times_ms // self.bucket_ms
-        for b in np.unique(bucket_of):
+        for b in unique_sorted(bucket_of):
             new = ids.filter(pa.array(bucket_of == b))
             old = self.buckets.get(int(b))
             self.buckets[int(b)] = pa.concat_arrays([old, new]) if old is not None else new

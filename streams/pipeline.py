@@ -23,6 +23,7 @@ import pyarrow as pa
 from ioc.config import Settings
 from models.schema import UNDECODABLE
 from streams.alerts import AlertState, raise_alerts
+from streams.arrays import unique_sorted
 from streams.decode import DeadLetter, Decoded, MessageBatch, SeenIds, decode_batch
 from streams.specs import SPECS
 from streams.windows import Emitted, WindowEngine, WindowSpec
@@ -100,7 +101,7 @@ class FamilyPipeline:
         """A batch of one topic's messages (any partitions, offset order within each)."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         out = Outputs(messages_in=len(batch))
-        for partition in np.unique(batch.partitions):
+        for partition in unique_sorted(batch.partitions):
             state = self.state(int(partition))
             mine = batch.partitions == partition
             fresh = mine & (batch.offsets >= state.next_offset)

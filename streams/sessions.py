@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from streams.arrays import unique_sorted
+
 _TIME_BITS = 43  # a (key, time) pair packs as key << 43 | (time - origin): 278 years of ms
 
 
@@ -178,7 +180,7 @@ class SessionTracker:
         the first one after a time, matter), as narrow (key, time offset) arrays."""
         state = self.__dict__ | {"_ups": np.zeros(0, dtype=np.int64), "_up_chunks": [], "_up_n": 0, "_up_kept": 0,
                                  "_seen": narrow(self._seen)}
-        ups = np.unique(np.concatenate(self._up_chunks)) if self._up_chunks else np.zeros(0, dtype=np.int64)
+        ups = unique_sorted(np.concatenate(self._up_chunks)) if self._up_chunks else np.zeros(0, dtype=np.int64)
         times = ups & ((1 << _TIME_BITS) - 1)
         if self._horizon is not None:
             keep = times + (self._origin or 0) >= self._horizon - self.spec.gap_ms
