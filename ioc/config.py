@@ -62,6 +62,7 @@ class Settings:
     app_id: str = "ioc-streams"  # Faust app id = Kafka consumer group = checkpoint namespace
     kafka_session_timeout_s: int = 30  # Tansu: 6 (its group joins wait half of it, DESIGN.md s.5)
     max_poll_records: int = 20_000  # bounds one batch's processing time, so heartbeats never starve
+    kafka_fetch_max_wait_ms: int = 100  # aiokafka: longest a fetch waits at the broker (streams.transport)
     faust_transport: str = "aiokafka"  # or "confluent": both drivers get batch delivery (streams.transport)
     checkpoint_interval_s: int = 5  # how much a restarted worker may have to re-process
     idle_flush_s: int = 3  # a partition without new events this long emits its open windows

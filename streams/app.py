@@ -291,6 +291,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     app = BatchApp(
         settings.app_id,
         consumer_driver=settings.faust_transport,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         broker=f"kafka://{bootstrap_servers(url)}",
         broker_credentials=broker_credentials(settings),
         web_enabled=False,
