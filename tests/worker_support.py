@@ -6,13 +6,14 @@ subprocess after the worker stopped, as Parquet files: no second chDB path in th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -230,7 +231,8 @@ def assert_same_aggregates(actual: pa.Table, expected: pa.Table, name: str, rel:
 class PacedProducer:
     """Produces messages (`simulators.replay.Outgoing`, in order) over about `seconds` in a thread, so a
     test can disturb the system mid-stream; `sent` is the progress. librdkafka retries through a broker
-    restart, and `join()` raises whatever went wrong."""
+    restart, and `join()` raises whatever went wrong. `held()` stops the stream for a while (a test
+    restarting a worker), so the rest of it still arrives after the restart."""
 
     def __init__(self, url: str, messages: list, seconds: float):  # type: ignore[type-arg]
         import threading
@@ -238,6 +240,8 @@ class PacedProducer:
         self.url, self.messages, self.seconds = url, messages, seconds
         self.sent = 0
         self.error: BaseException | None = None
+        self.running = threading.Event()
+        self.running.set()
         self.thread = threading.Thread(target=self._run, name="paced-producer", daemon=True)
 
     def start(self) -> PacedProducer:
@@ -247,6 +251,14 @@ class PacedProducer:
     @property
     def progress(self) -> float:
         return self.sent / max(1, len(self.messages))
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.running.clear()
+        try:
+            yield
+        finally:
+            self.running.set()
 
     def _run(self) -> None:
         from confluent_kafka import Producer
@@ -259,6 +271,11 @@ class PacedProducer:
             started = time.monotonic()
             per_message = self.seconds / max(1, len(self.messages))
             for i, m in enumerate(self.messages):
+                if not self.running.is_set():
+                    held_at = time.monotonic()
+                    producer.flush(300)
+                    self.running.wait()
+                    started += time.monotonic() - held_at  # the schedule resumes where it stopped
                 while True:
                     try:
                         kwargs = {"partition": m.partition} if m.partition >= 0 else {}
