@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -80,6 +81,17 @@ def kafka_libs(cache_dir: Path | None = None) -> Path:
     )
     marker.touch()
     return libs
+
+
+def kafka_cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A KRaft cluster id, as Kafka's own `Uuid.randomUuid` makes them: never starting with '-'.
+
+    The storage tool's argument parser takes a value starting with '-' for an option: one start in
+    64 failed with a random id ('-t -DEHI7pRQ...', seen in a test run)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass
@@ -164,9 +176,12 @@ class LocalBroker:
         props.write_text(_kafka_properties(self.port, controller_port, data, self.partitions))
         java = ["java", f"-Dlog4j.configuration=file:{_HERE / 'log4j.properties'}", "-cp", f"{libs}/*"]
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run([*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
-                           check=True, capture_output=True)
+            formatted = subprocess.run(
+                [*java, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(props)],
+                capture_output=True, text=True)
+            if formatted.returncode != 0:
+                raise RuntimeError(f"Kafka storage format failed ({formatted.returncode}): "
+                                   f"{(formatted.stderr or formatted.stdout).strip()[-2000:]}")
         return [*java[:1], "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *java[1:], "kafka.Kafka", str(props)]
 
     def _tansu_command(self) -> list[str]:
