@@ -6,9 +6,10 @@ dead letters and alerts also go to their Kafka topics.
 
 Delivery: outputs are idempotent in ClickHouse (ReplacingMergeTree on event id / window + key, and
 window versions that grow with the events a window holds), and every `checkpoint_interval_s` the
-worker flushes the writer, stores each partition's state with its next offset
-(streams.checkpoints), then commits that offset to Kafka. A worker killed with SIGKILL restarts
-from its last checkpoint and skips offsets below it: the same aggregates as an uninterrupted run.
+worker cuts each partition's state with its next offset, flushes the writer, stores the states
+(streams.checkpoints), then commits those offsets to Kafka; batches wait only for the cut. A
+worker killed with SIGKILL restarts from its last checkpoint and skips offsets below it: the same
+aggregates as an uninterrupted run.
 If ClickHouse is down, the writer's buffer fills, the agents stop taking batches, the channels
 fill, and the consumer stops fetching: consumption pauses instead of dropping.
 """
@@ -59,8 +60,10 @@ class WorkerStats:
     alerts: int = 0
     skipped: int = 0
     checkpoints: int = 0
-    checkpoint_last_s: float = 0.0  # batches wait while a checkpoint runs: its duration bounds freshness
+    checkpoint_last_s: float = 0.0  # cut + ClickHouse writes + Kafka commit
     checkpoint_max_s: float = 0.0
+    checkpoint_cut_last_s: float = 0.0  # the part batches wait for (states pickled under the lock)
+    checkpoint_cut_max_s: float = 0.0
     sink_errors: int = 0
     lag: int = 0
     partitions: int = 0
@@ -82,7 +85,8 @@ class StreamWorker:
         self.end_offsets: dict[TP, int] = {}  # from the broker, while paused (see refresh_end_offsets)
         self.deadletter_topic = app.topic(DEADLETTER_TOPIC, key_serializer="raw", value_serializer="raw")
         self.alerts_topic = app.topic(ALERTS_TOPIC, key_serializer="raw", value_serializer="raw")
-        self.lock = asyncio.Lock()  # batches, checkpoints and rebalances never interleave
+        self.lock = asyncio.Lock()  # batches, checkpoint cuts and rebalances never interleave
+        self.checkpointing = asyncio.Lock()
 
     # ------------------------------------------------------------ the hot path
 
@@ -146,19 +150,22 @@ class StreamWorker:
     # ------------------------------------------------------------ checkpoints
 
     async def checkpoint(self, only: set[TP] | None = None) -> bool:
-        """Flush outputs, store states with their offsets, then commit those offsets to Kafka."""
-        async with self.lock:
+        """Flush outputs, store states with their offsets, then commit those offsets to Kafka.
+
+        Batches wait only for the cut (the states pickled with their offsets, under the lock): the
+        ClickHouse writes run while batches keep flowing. Holding the lock through them stalled the
+        consumer for the whole insert (0.2 s, growing to 1.7 s with minutes of kept event ids).
+        The order still holds: every output a state reflects was handed to the writer before the cut,
+        and `flush` returns once all of it (and whatever came after) is inserted.
+        """
+        async with self.checkpointing:  # one at a time: a later cut must not be committed before an earlier one
             started = time.monotonic()
-            loop = asyncio.get_running_loop()
-            snapshots: dict[str, dict[int, tuple[int, bytes]]] = {}
-            for topic, pipeline in self.pipelines.items():
-                states = {p: (s.next_offset, s.snapshot()) for p, s in pipeline.partitions.items()
-                          if s.next_offset > self.checkpointed.get(TP(topic, p), 0)
-                          and (only is None or TP(topic, p) in only)}
-                if states:
-                    snapshots[topic] = states
+            async with self.lock:
+                snapshots = self._snapshots(only)
+            cut_s = time.monotonic() - started
             if not snapshots:
                 return True
+            loop = asyncio.get_running_loop()
             try:
                 await loop.run_in_executor(None, self.writer.flush)
                 for topic, states in snapshots.items():
@@ -173,10 +180,24 @@ class StreamWorker:
                 await self.app.consumer._commit_offsets(offsets)  # Faust's commit path, for our own offsets
             except Exception as exc:
                 log.warning("Kafka offset commit failed (the ClickHouse checkpoint stands): %r", exc)
-            self.stats.checkpoints += 1
-            self.stats.checkpoint_last_s = round(time.monotonic() - started, 3)
-            self.stats.checkpoint_max_s = max(self.stats.checkpoint_max_s, self.stats.checkpoint_last_s)
+            s = self.stats
+            s.checkpoints += 1
+            s.checkpoint_last_s = round(time.monotonic() - started, 3)
+            s.checkpoint_max_s = max(s.checkpoint_max_s, s.checkpoint_last_s)
+            s.checkpoint_cut_last_s = round(cut_s, 3)
+            s.checkpoint_cut_max_s = max(s.checkpoint_cut_max_s, s.checkpoint_cut_last_s)
             return True
+
+    def _snapshots(self, only: set[TP] | None) -> dict[str, dict[int, tuple[int, bytes]]]:
+        """{topic: {partition: (next offset, state)}} of the partitions changed since their last checkpoint."""
+        snapshots: dict[str, dict[int, tuple[int, bytes]]] = {}
+        for topic, pipeline in self.pipelines.items():
+            states = {p: (s.next_offset, s.snapshot()) for p, s in pipeline.partitions.items()
+                      if s.next_offset > self.checkpointed.get(TP(topic, p), 0)
+                      and (only is None or TP(topic, p) in only)}
+            if states:
+                snapshots[topic] = states
+        return snapshots
 
     async def on_assigned(self, assigned: set[TP]) -> None:
         async with self.lock:
