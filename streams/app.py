@@ -223,6 +223,8 @@ class StreamWorker:
 
     async def on_revoked(self, revoked: set[TP]) -> None:
         await self.checkpoint(only=revoked)
+        # A batch queued before the revoke may still run between the cut and this: the new owner
+        # redoes it from the cut, as after a crash (idempotent outputs), so nothing is lost or doubled.
         async with self.lock:
             for tp in revoked:
                 pipeline = self.pipelines.get(tp.topic)
