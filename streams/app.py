@@ -17,6 +17,7 @@ fill, and the consumer stops fetching: consumption pauses instead of dropping.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -38,7 +39,15 @@ from sinks.client import connect
 from sinks.migrate import migrate_client
 from sinks.writer import ClickHouseWriter, SinkError
 from streams.allocator import keep_freed_memory
-from streams.checkpoints import CHECKPOINT_TABLE, checkpoint_rows, load_checkpoints
+from streams.checkpoints import (
+    CHECKPOINT_TABLE,
+    SEEN_IDS_TABLE,
+    Cut,
+    checkpoint_rows,
+    load_checkpoints,
+    load_seen_ids,
+    seen_id_rows,
+)
 from streams.decode import MessageBatch
 from streams.pipeline import FamilyPipeline, Outputs, PartitionState, deadletter_rows, pipelines
 from streams.transport import BatchApp
@@ -154,28 +163,35 @@ class StreamWorker:
 
         Batches wait only for the cut (the states pickled with their offsets, under the lock): the
         ClickHouse writes run while batches keep flowing. Holding the lock through them stalled the
-        consumer for the whole insert (0.2 s, growing to 1.7 s with minutes of kept event ids).
+        consumer for the whole insert (0.2 s, growing to 1.7 s when every checkpoint carried minutes
+        of seen event ids; they are deltas now, streams.checkpoints).
         The order still holds: every output a state reflects was handed to the writer before the cut,
         and `flush` returns once all of it (and whatever came after) is inserted.
         """
         async with self.checkpointing:  # one at a time: a later cut must not be committed before an earlier one
             started = time.monotonic()
             async with self.lock:
-                snapshots = self._snapshots(only)
+                taken = self._cuts(only)
             cut_s = time.monotonic() - started
-            if not snapshots:
+            if not taken:
                 return True
+            cuts = {topic: {p: cut for p, (_, cut) in parts.items()} for topic, parts in taken.items()}
             loop = asyncio.get_running_loop()
             try:
+                for topic, parts in cuts.items():  # the ids first: a checkpoint row vouches for its ids
+                    self.writer.add(SEEN_IDS_TABLE, seen_id_rows(self.group, topic, parts))
                 await loop.run_in_executor(None, self.writer.flush)
-                for topic, states in snapshots.items():
-                    self.writer.add(CHECKPOINT_TABLE, checkpoint_rows(self.group, topic, states))
+                for topic, parts in cuts.items():
+                    self.writer.add(CHECKPOINT_TABLE, checkpoint_rows(self.group, topic, parts))
                 await loop.run_in_executor(None, self.writer.flush)
             except SinkError as exc:
                 self._sink_failed(exc)
                 return False
-            offsets = {TP(topic, p): off for topic, states in snapshots.items() for p, (off, _) in states.items()}
+            offsets = {TP(topic, p): cut.next_offset for topic, parts in cuts.items() for p, cut in parts.items()}
             self.checkpointed.update(offsets)
+            for parts in taken.values():
+                for state, cut in parts.values():
+                    state.mark_stored(cut)
             try:
                 await self.app.consumer._commit_offsets(offsets)  # Faust's commit path, for our own offsets
             except Exception as exc:
@@ -188,28 +204,29 @@ class StreamWorker:
             s.checkpoint_cut_max_s = max(s.checkpoint_cut_max_s, s.checkpoint_cut_last_s)
             return True
 
-    def _snapshots(self, only: set[TP] | None) -> dict[str, dict[int, tuple[int, bytes]]]:
-        """{topic: {partition: (next offset, state)}} of the partitions changed since their last checkpoint."""
-        snapshots: dict[str, dict[int, tuple[int, bytes]]] = {}
+    def _cuts(self, only: set[TP] | None) -> dict[str, dict[int, tuple[PartitionState, Cut]]]:
+        """{topic: {partition: (state, cut)}} of the partitions changed since their last checkpoint."""
+        cuts: dict[str, dict[int, tuple[PartitionState, Cut]]] = {}
         for topic, pipeline in self.pipelines.items():
-            states = {p: (s.next_offset, s.snapshot()) for p, s in pipeline.partitions.items()
-                      if s.next_offset > self.checkpointed.get(TP(topic, p), 0)
-                      and (only is None or TP(topic, p) in only)}
-            if states:
-                snapshots[topic] = states
-        return snapshots
+            taken = {p: (s, s.cut()) for p, s in pipeline.partitions.items()
+                     if s.next_offset > self.checkpointed.get(TP(topic, p), 0)
+                     and (only is None or TP(topic, p) in only)}
+            if taken:
+                cuts[topic] = taken
+        return cuts
 
     async def on_assigned(self, assigned: set[TP]) -> None:
         async with self.lock:
             for topic, pipeline in self.pipelines.items():
                 mine = sorted(tp.partition for tp in assigned if tp.topic == topic)
                 new = [p for p in mine if p not in pipeline.partitions]
-                stored = await asyncio.get_running_loop().run_in_executor(
-                    None, load_checkpoints, self.reader, self.group, topic, new)
+                loop = asyncio.get_running_loop()
+                stored = await loop.run_in_executor(None, load_checkpoints, self.reader, self.group, topic, new)
                 for p in new:
                     if p in stored:
-                        state = PartitionState.restore(stored[p][1])
-                        state.next_offset = stored[p][0]
+                        offset, blob = stored[p]
+                        ids = functools.partial(load_seen_ids, self.reader, self.group, topic, p, offset)
+                        state = await loop.run_in_executor(None, PartitionState.restore, blob, offset, ids)
                         # Its open windows must be emitted even if no new event ever arrives.
                         self.last_event_at[TP(topic, p)] = time.monotonic()
                         log.info("restored %s[%d] at offset %d", topic, p, state.next_offset)

@@ -95,12 +95,45 @@ class SeenIds:
 
     An id older than the oldest kept bucket cannot be told from a new one, but such an event is
     beyond the allowed lateness anyway: it goes to the late table, which is keyed by event id.
+
+    Checkpoints store only the ids added since the last one (`unsaved`, then `mark_saved`): a
+    bucket only grows, so `saved[b]` ids of it are already stored. Whole buckets every time made
+    the checkpoint insert grow with minutes of ids (0.15 -> 1.0 s at 22k events/s).
     """
 
     bucket_ms: int = 60_000
     keep_ms: int = 300_000
     buckets: dict[int, pa.Array] = field(default_factory=dict)
     max_time_ms: int = 0
+    saved: dict[int, int] = field(default_factory=dict)  # bucket -> how many of its ids are in a checkpoint
+
+    @property
+    def oldest_bucket(self) -> int:
+        """Buckets before this one are forgotten."""
+        return (self.max_time_ms - self.keep_ms) // self.bucket_ms
+
+    def without_ids(self) -> SeenIds:
+        """The settings and clock alone: what a checkpoint's state blob keeps (the ids go apart)."""
+        return SeenIds(self.bucket_ms, self.keep_ms, {}, self.max_time_ms)
+
+    def unsaved(self) -> dict[int, pa.Array]:
+        """{bucket: ids} added since the last `mark_saved`."""
+        return {b: ids.slice(self.saved.get(b, 0)) for b, ids in self.buckets.items()
+                if len(ids) > self.saved.get(b, 0)}
+
+    def mark_saved(self, upto: dict[int, int]) -> None:
+        """The first `upto[b]` ids of bucket b are stored (lengths taken when the delta was cut)."""
+        for b, n in upto.items():
+            if b in self.buckets:
+                self.saved[b] = max(self.saved.get(b, 0), n)
+
+    def restore_saved(self, bucket_ids: dict[int, pa.Array]) -> None:
+        """Ids loaded from the checkpoints of this state: known, and already stored."""
+        for b, ids in bucket_ids.items():
+            if b >= self.oldest_bucket and len(ids):
+                old = self.buckets.get(b)
+                self.buckets[b] = pa.concat_arrays([old, ids]) if old is not None else ids
+                self.saved[b] = len(self.buckets[b])
 
     def first_sightings(self, ids: pa.Array, times_ms: np.ndarray) -> np.ndarray:
         """Mask of ids not seen before (in earlier batches or earlier in this one); records them."""
@@ -133,9 +166,9 @@ class SeenIds:
             new = ids.filter(pa.array(bucket_of == b))
             old = self.buckets.get(int(b))
             self.buckets[int(b)] = pa.concat_arrays([old, new]) if old is not None else new
-        horizon = (self.max_time_ms - self.keep_ms) // self.bucket_ms
-        for b in [b for b in self.buckets if b < horizon]:
+        for b in [b for b in self.buckets if b < self.oldest_bucket]:
             del self.buckets[b]
+            self.saved.pop(b, None)
 
 
 def _json_table(family: Family, values: list[bytes]) -> tuple[pa.Table, list[int], list[tuple[int, Rejection]]]:

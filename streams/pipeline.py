@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import pickle
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from ioc.config import Settings
 from models.schema import UNDECODABLE
 from streams.alerts import AlertState, raise_alerts
 from streams.arrays import unique_sorted
+from streams.checkpoints import Cut
 from streams.decode import DeadLetter, Decoded, MessageBatch, SeenIds, decode_batch
 from streams.specs import SPECS
 from streams.windows import Emitted, WindowEngine, WindowSpec
@@ -44,14 +46,27 @@ class PartitionState:
     next_offset: int = 0  # the first offset not yet reflected in this state
 
     def snapshot(self) -> bytes:
-        """The whole state as bytes, stored in ClickHouse by the worker's own credentials only."""
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        """The state as bytes, stored in ClickHouse by the worker's own credentials only. The seen
+        ids go apart, as deltas (`SeenIds.unsaved`, streams.checkpoints)."""
+        return pickle.dumps(replace(self, seen=self.seen.without_ids()), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def cut(self) -> Cut:
+        """This state for a checkpoint: the blob, and the seen ids not stored yet (`mark_stored` after)."""
+        return Cut(self.next_offset, self.snapshot(), self.seen.unsaved(),
+                   {b: len(ids) for b, ids in self.seen.buckets.items()})
+
+    def mark_stored(self, cut: Cut) -> None:
+        self.seen.mark_saved(cut.id_counts)
 
     @staticmethod
-    def restore(blob: bytes) -> PartitionState:
+    def restore(blob: bytes, next_offset: int, stored_ids: Callable[[int], dict[int, pa.Array]]) -> PartitionState:
+        """A checkpoint's state with its seen ids: `stored_ids(oldest bucket)` loads them
+        (streams.checkpoints.load_seen_ids)."""
         state = pickle.loads(blob)
         if not isinstance(state, PartitionState):
             raise TypeError("checkpoint does not hold a PartitionState")
+        state.next_offset = next_offset
+        state.seen.restore_saved(stored_ids(state.seen.oldest_bucket))
         return state
 
 
@@ -149,13 +164,13 @@ class FamilyPipeline:
         """
         s = self.settings
         args = (now_ms, s.max_future_skew_s * 1000, s.max_message_bytes, s.max_arrow_batch_bytes, state.seen)
-        seen = (dict(state.seen.buckets), state.seen.max_time_ms)  # a few buckets: cheap to keep
+        seen = (dict(state.seen.buckets), state.seen.max_time_ms, dict(state.seen.saved))  # a few buckets: cheap
         try:
             return decode_batch(self.spec.family, batch, *args)
         except Exception:
             log.exception("%s: decoding a batch of %d messages failed; isolating the culprit",
                           self.family_name, len(batch))
-        state.seen.buckets, state.seen.max_time_ms = seen  # ids the failed attempt recorded are not seen
+        state.seen.buckets, state.seen.max_time_ms, state.seen.saved = seen  # the failed attempt's ids are not seen
         parts = []
         for i in range(len(batch)):
             one = MessageBatch([batch.values[i]], batch.partitions[i:i + 1], batch.offsets[i:i + 1],

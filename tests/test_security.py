@@ -233,6 +233,7 @@ CLIENT_CALLS = {"query", "command", "query_arrow", "query_df", "query_np", "raw_
 # Names an f-string SQL may interpolate in the worker, sink and briefing code, and why that is safe.
 SAFE_NAMES = {
     "CHECKPOINT_TABLE": "streams.checkpoints: a constant (group, topic and partitions are bound)",
+    "SEEN_IDS_TABLE": "streams.checkpoints: a constant (group, topic, partition and offsets are bound)",
     "table": "sinks.rollups: a name from the constant ROLLUP_TABLES",
     "name": "sinks.dimensions: a dimension table of our own reference module",
     "ttl": "sinks.migrate: built from int(days) (TTL takes no parameters)",
