@@ -39,6 +39,7 @@ from ioc.config import Settings
 from models.events import NETWORK
 from models.schema import format_time
 from simulators.replay import kafka_partition
+from streams.app import stats_files
 
 WINDOW_MS = 60_000
 TARGET_P99_S = 2.0
@@ -222,6 +223,7 @@ def measure_freshness(broker: Broker, work: Path, params: FreshnessParams, rate:
         if stand_in is not None:
             stand_in.stop()
 
+    checkpoints = worker_checkpoint_stats(work / "worker-freshness")
     partition_of = dict(zip((n.decode() for n in producer.nodes), producer.partition_of, strict=True))
     row_delays = [(ingested - producer.closed_at[(partition_of[node], start + WINDOW_MS)]) / 1000
                   for start, node, ingested, _emissions in rows
@@ -255,6 +257,7 @@ def measure_freshness(broker: Broker, work: Path, params: FreshnessParams, rate:
                       "is queryable when its insert returns, milliseconds after ingested_at. raw: ingested_at - "
                       "event_time per event.",
         "target": {"p99_s_at_most": TARGET_P99_S, "met": window_rows.get("p99_s", 1e9) <= TARGET_P99_S},
+        "worker_checkpoints": checkpoints,
         "machine": machine_info(broker.kind),
     }
     if stand_in is not None:
@@ -295,3 +298,14 @@ def run_freshness_bench(out: Path | None = None, *, quick: bool = False, broker:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def worker_checkpoint_stats(data_dir: Path) -> dict[str, Any]:
+    """The worker's own checkpoint figures (its stats file, written at exit): how long checkpoints
+    took in all, and the cut, the only part batches wait for."""
+    keys = ("checkpoints", "checkpoint_max_s", "checkpoint_last_s", "checkpoint_cut_max_s", "checkpoint_cut_last_s")
+    files = sorted(stats_files(data_dir), key=lambda f: f.stat().st_mtime)
+    if not files:
+        return {}
+    stats = json.loads(files[-1].read_text())
+    return {k: stats.get(k) for k in keys}
