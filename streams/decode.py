@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import orjson
@@ -106,6 +107,10 @@ class SeenIds:
     buckets: dict[int, pa.Array] = field(default_factory=dict)
     max_time_ms: int = 0
     saved: dict[int, int] = field(default_factory=dict)  # bucket -> how many of its ids are in a checkpoint
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Checkpoints written before the ids went apart hold ids and no `saved`: all of them unsaved.
+        self.__dict__.update({"saved": {}} | state)
 
     @property
     def oldest_bucket(self) -> int:

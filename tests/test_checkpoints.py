@@ -4,6 +4,7 @@ and a restore gets back exactly the ids of the checkpoint it restores."""
 from __future__ import annotations
 
 import functools
+import pickle
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,3 +112,15 @@ def test_a_restored_worker_still_catches_duplicates_and_takes_the_rest(client: C
     assert [d.reason for d in out.dead] == ["duplicate", "duplicate"]
     assert out.events_valid == 1
     assert sum(len(ids) for ids in restored.seen.unsaved().values()) == 1  # only e100 goes in the next checkpoint
+
+
+def test_a_checkpoint_written_before_the_ids_went_apart_still_restores() -> None:
+    """Older blobs pickled the ids inside the state and had no `saved`: they restore, all ids unsaved."""
+    pipeline = pipelines(SETTINGS)[SC.topic]
+    state = pipeline.partitions[0] = pipeline.new_state()
+    pipeline.process(batch(range(0, 40)))
+    del state.seen.__dict__["saved"]  # the old shape
+    old_blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    restored = PartitionState.restore(old_blob, 40, lambda _: {})
+    assert seen_ids(restored) == {f"e{i}" for i in range(40)}
+    assert sum(len(ids) for ids in restored.seen.unsaved().values()) == 40  # the next checkpoint stores them
