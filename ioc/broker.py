@@ -94,6 +94,20 @@ def kafka_cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
             return cluster_id
 
 
+def _kafka_java(libs: Path) -> list[str]:
+    return ["java", f"-Dlog4j.configuration=file:{_HERE / 'log4j.properties'}", "-cp", f"{libs}/*"]
+
+
+def format_kafka_storage(props: Path, cluster_id: str, libs: Path) -> None:
+    """Kafka's storage tool on a fresh KRaft node; raises with the tool's own words if it refuses."""
+    formatted = subprocess.run(
+        [*_kafka_java(libs), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)],
+        capture_output=True, text=True)
+    if formatted.returncode != 0:
+        raise RuntimeError(f"Kafka storage format failed ({formatted.returncode}): "
+                           f"{(formatted.stderr or formatted.stdout).strip()[-2000:]}")
+
+
 @dataclass
 class BrokerInfo:
     kind: BrokerKind
@@ -174,14 +188,9 @@ class LocalBroker:
         props = self.workdir / "server.properties"
         controller_port = _read_controller_port(props) or free_port()
         props.write_text(_kafka_properties(self.port, controller_port, data, self.partitions))
-        java = ["java", f"-Dlog4j.configuration=file:{_HERE / 'log4j.properties'}", "-cp", f"{libs}/*"]
+        java = _kafka_java(libs)
         if not (data / "meta.properties").exists():
-            formatted = subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(props)],
-                capture_output=True, text=True)
-            if formatted.returncode != 0:
-                raise RuntimeError(f"Kafka storage format failed ({formatted.returncode}): "
-                                   f"{(formatted.stderr or formatted.stdout).strip()[-2000:]}")
+            format_kafka_storage(props, kafka_cluster_id(), libs)
         return [*java[:1], "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", *java[1:], "kafka.Kafka", str(props)]
 
     def _tansu_command(self) -> list[str]:
