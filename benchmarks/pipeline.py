@@ -110,8 +110,9 @@ def profile_worker(broker: Broker, work: Path, total: int, timeout_s: float, out
     return {"events_per_s_under_profiler": run["events_per_s"], "threads": report}
 
 
-def profile_report(files: list[Path], out: Path | None, top: int = 25) -> dict[str, Any]:
-    """Per profile file (one per thread): total own time and the top functions by own time."""
+def profile_report(files: list[Path], out: Path | None, top: int = 25, min_own_s: float = 0.05) -> dict[str, Any]:
+    """Per profile file (one per thread): total own time and the top functions by own time. Threads
+    with less than `min_own_s` of own time (idle helpers) are left out."""
     threads: dict[str, Any] = {}
     text = io.StringIO()
     for file in files:
@@ -119,8 +120,8 @@ def profile_report(files: list[Path], out: Path | None, top: int = 25) -> dict[s
         stats = pstats.Stats(str(file))
         entries = stats.stats  # type: ignore[attr-defined]
         total = sum(tt for (_cc, _calls, tt, _ct, _callers) in entries.values())
-        if total < 0.05:
-            continue  # idle helper threads
+        if total < min_own_s:
+            continue
         rows = sorted(
             ({"function": f"{Path(f).name}:{line}({func})", "calls": calls, "own_s": round(tt, 3),
               "own_pct": round(100 * tt / total, 1), "cumulative_s": round(ct, 3)}

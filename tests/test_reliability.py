@@ -131,11 +131,15 @@ def test_http_stand_in_clickhouse_down_30s_pauses_then_catches_up(broker_kind: s
         try:
             worker.wait_ready()
             recorder = StatsRecorder(worker)
-            producer = PacedProducer(b.url, messages(directory), seconds=45).start()
+            # The stream stops at 30% until ClickHouse is down, so 70% of it arrives during the outage
+            # whatever the machine's speed: the lag must grow and the buffer must fill.
+            producer = PacedProducer(b.url, messages(directory), seconds=45, hold_at=0.3).start()
+            producer.wait_held()
             worker._wait(lambda s: s.get("checkpoints", 0) >= 1 and s.get("events_in", 0) > total(tables) // 5,
-                         120, "processed a fifth")
+                         300, "processed a fifth")
             server.kill()
             down_at = time.monotonic()
+            producer.resume()
             time.sleep(30)
             server.start()  # same port, same store
             up_at = time.monotonic()
@@ -294,10 +298,14 @@ def test_kafka_restart_mid_replay_of_a_shuffled_and_late_stream(broker_kind: str
     worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}").start()
     try:
         worker.wait_ready()
-        producer = PacedProducer(b.url, keyed_json(stream), seconds=30).start()
-        worker._wait(lambda s: s.get("events_in", 0) > total(stream) // 4, 120, "processed a quarter")
+        # The stream waits at 30% for the worker to process a quarter, however fast it is; the broker
+        # then stops mid-replay with 70% of the stream still to come.
+        producer = PacedProducer(b.url, keyed_json(stream), seconds=30, hold_at=0.3).start()
+        producer.wait_held()
+        worker._wait(lambda s: s.get("events_in", 0) > total(stream) // 4, 300, "processed a quarter")
         stopped_at = producer.progress
         b.stop()  # a clean shutdown; the worker and the producer lose their connections
+        producer.resume()  # librdkafka buffers and retries until the broker is back
         time.sleep(5)
         b.start()  # same port, same data directory: topics, offsets and the group survive
         producer.join()

@@ -232,16 +232,23 @@ class PacedProducer:
     """Produces messages (`simulators.replay.Outgoing`, in order) over about `seconds` in a thread, so a
     test can disturb the system mid-stream; `sent` is the progress. librdkafka retries through a broker
     restart, and `join()` raises whatever went wrong. `held()` stops the stream for a while (a test
-    restarting a worker), so the rest of it still arrives after the restart."""
+    restarting a worker), so the rest of it still arrives after the restart.
 
-    def __init__(self, url: str, messages: list, seconds: float):  # type: ignore[type-arg]
+    `hold_at` (a share of the messages) stops the stream there by itself until `resume()`: a test that
+    disturbs the system at that point knows how much of the stream is still to come, however fast or
+    slow the machine runs the worker (`wait_held()` returns once everything before it is flushed)."""
+
+    def __init__(self, url: str, messages: list, seconds: float,  # type: ignore[type-arg]
+                 hold_at: float | None = None):
         import threading
 
         self.url, self.messages, self.seconds = url, messages, seconds
+        self.hold_index = None if hold_at is None else round(hold_at * len(messages))
         self.sent = 0
         self.error: BaseException | None = None
         self.running = threading.Event()
         self.running.set()
+        self.holding = threading.Event()  # set while the stream waits, everything before it flushed
         self.thread = threading.Thread(target=self._run, name="paced-producer", daemon=True)
 
     def start(self) -> PacedProducer:
@@ -260,6 +267,17 @@ class PacedProducer:
         finally:
             self.running.set()
 
+    def wait_held(self, timeout_s: float = 300) -> None:
+        """Until the stream stands at `hold_at`, everything before it delivered to the broker."""
+        assert self.hold_index is not None, "no hold_at given"
+        deadline = time.monotonic() + timeout_s
+        while not self.holding.wait(0.25):
+            assert self.error is None, self.error
+            assert time.monotonic() < deadline, f"stream never reached its hold point ({self.progress:.2f})"
+
+    def resume(self) -> None:
+        self.running.set()
+
     def _run(self) -> None:
         from confluent_kafka import Producer
 
@@ -271,10 +289,14 @@ class PacedProducer:
             started = time.monotonic()
             per_message = self.seconds / max(1, len(self.messages))
             for i, m in enumerate(self.messages):
+                if i == self.hold_index:
+                    self.running.clear()
                 if not self.running.is_set():
                     held_at = time.monotonic()
                     producer.flush(300)
+                    self.holding.set()
                     self.running.wait()
+                    self.holding.clear()
                     started += time.monotonic() - held_at  # the schedule resumes where it stopped
                 while True:
                     try:
