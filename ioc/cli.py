@@ -66,7 +66,8 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ioc.demo import DemoOptions, run_demo
 
     return run_demo(settings, DemoOptions(scenario=args.scenario, start=args.start, hours=args.hours, seed=args.seed,
-                                          speed=args.speed, fmt=args.format, broker_kind=args.broker))
+                                          speed=args.speed, fmt=args.format, broker_kind=args.broker,
+                                          keep_broker=args.keep_broker))
 
 
 def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,6 +116,9 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     opts = BenchOptions(quick=args.quick, broker_kind=args.broker, clickhouse=args.clickhouse, events=args.events,
                         keys=args.keys, profile=args.profile)
+    if args.what == "report":  # the table again from the committed results, nothing re-run
+        print(write_report(opts.results_dir, README))
+        return 0
     if args.what == "all":
         table, ok = run_all(opts)
         print(table)
@@ -172,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=_speed, default=_speed("max"), help="replay speed: N x real time, or 'max'")
     p.add_argument("--format", choices=("json", "arrow"), default="json", help="wire format of the replay")
     p.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto", help="local broker kind")
+    p.add_argument("--keep-broker", action="store_true", help="leave the broker the demo starts running "
+                   "(a broker that was already running is always left alone); stop it with `ioc broker down`")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("briefing", help="the leaders' morning briefing: one A4 HTML page about the day before --date")
@@ -207,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboards)
 
     p = sub.add_parser("bench", help="benchmarks with their baselines in the same run (JSON in benchmarks/results/)")
-    p.add_argument("what", choices=("kernel", "sink", "pipeline", "freshness", "memory", "scaling", "all"))
+    p.add_argument("what", choices=("kernel", "sink", "pipeline", "freshness", "memory", "scaling", "all", "report"),
+                   help="a benchmark, all of them, or `report`: rebuild the README table from benchmarks/results")
     p.add_argument("--json", type=Path, default=None, help="write the result to this file "
                    "(default: benchmarks/results/NAME.json, and the report and README table are rebuilt)")
     p.add_argument("--quick", action="store_true", help="smaller sizes: `all --quick` takes a few minutes")

@@ -39,6 +39,7 @@ class DemoOptions:
     speed: float = 0.0  # 0 = as fast as possible
     fmt: str = "json"
     broker_kind: str = "auto"
+    keep_broker: bool = False  # leave a broker the demo started running afterwards
 
 
 def _latest_stats(data_dir: Path, pid: int) -> dict[str, Any]:
@@ -50,29 +51,56 @@ def _latest_stats(data_dir: Path, pid: int) -> dict[str, Any]:
 
 
 def _view(stats: dict[str, Any], sent: int, total: int, elapsed: float) -> Table:
-    table = Table(title="ioc demo: replay -> Kafka -> Faust worker -> ClickHouse", show_header=True)
-    for column in ("replayed", "worker events", "events/s", "windows out", "lag", "late", "dead letters",
-                   "alerts", "checkpoints"):
-        table.add_column(column, justify="right")
+    """The live figures as label/value pairs, two pairs a line: fits a standard 80-column terminal (one
+    column per figure was cut at 80: "repla…", "event…")."""
     events = int(stats.get("events_in", 0))
-    table.add_row(f"{sent:,}/{total:,}", f"{events:,}", f"{events / max(elapsed, 1e-9):,.0f}",
-                  f"{stats.get('windows_out', 0):,}", f"{stats.get('lag', 0):,}", f"{stats.get('late', 0):,}",
-                  f"{stats.get('dead_letters', 0):,}", f"{stats.get('alerts', 0):,}",
-                  str(stats.get("checkpoints", 0)))
+    figures = [
+        ("replayed", f"{sent:,} / {total:,}"), ("worker events", f"{events:,}"),
+        ("events/s", f"{events / max(elapsed, 1e-9):,.0f}"), ("windows out", f"{stats.get('windows_out', 0):,}"),
+        ("lag", f"{stats.get('lag', 0):,}"), ("late", f"{stats.get('late', 0):,}"),
+        ("dead letters", f"{stats.get('dead_letters', 0):,}"), ("alerts", f"{stats.get('alerts', 0):,}"),
+        ("checkpoints", f"{stats.get('checkpoints', 0):,}"), ("elapsed", f"{elapsed:,.0f} s"),
+    ]
+    table = Table(title="ioc demo: replay -> Kafka -> worker -> ClickHouse", show_header=False, box=None,
+                  padding=(0, 2))
+    for justify in ("left", "right", "left", "right"):
+        table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for (a, va), (b, vb) in zip(figures[::2], figures[1::2], strict=True):
+        table.add_row(a, va, b, vb)
     return table
 
 
 def run_demo(settings: Settings, options: DemoOptions) -> int:
-    from simulators.generate import simulate_to_dir
-    from simulators.replay import load_recording, replay_dir
-
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     dsn = normalize_dsn(settings.clickhouse_dsn)
 
     console.rule("1/4 local Kafka broker")
+    already_running = broker.status(data_dir) is not None
     info = broker.up(data_dir, kind=options.broker_kind, partitions=settings.topic_partitions)
-    console.print(f"{info.kind} at {info.url} (log: {info.log})")
+    console.print(f"{info.kind} at {info.url} ({'already running' if already_running else 'started'}; "
+                  f"log: {info.log})")
+    try:
+        return _run_on_broker(settings, options, info, dsn)
+    finally:
+        _leave_broker(data_dir, info, stop=not (already_running or options.keep_broker))
+
+
+def _leave_broker(data_dir: Path, info: broker.BrokerInfo, stop: bool) -> None:
+    """Stop the broker the demo started (a Java process left behind otherwise), or say it still runs."""
+    if stop:
+        broker.down(data_dir)
+        console.print(f"stopped the {info.kind} broker the demo started (keep it with `ioc demo --keep-broker`)")
+    else:
+        console.print(f"the {info.kind} broker at {info.url} is still running (pid {info.pid}): "
+                      "`ioc replay` can use it; stop it with `ioc broker down`")
+
+
+def _run_on_broker(settings: Settings, options: DemoOptions, info: broker.BrokerInfo, dsn: str) -> int:
+    from simulators.generate import simulate_to_dir
+    from simulators.replay import load_recording, replay_dir
+
+    data_dir = settings.data_dir
 
     console.rule("2/4 simulated load")
     sim_dir = data_dir / "sim" / f"{options.scenario}-{options.start}-{options.hours:g}h-seed{options.seed}"
