@@ -32,9 +32,8 @@ import orjson
 from faust.types import TP
 from faust.types.auth import CredentialsT
 
-from ioc.broker import bootstrap_servers
-from ioc.config import Settings
 from models.events import ALERTS_TOPIC, DEADLETTER_TOPIC, FAMILY_BY_TOPIC
+from models.settings import Settings, bootstrap_servers
 from sinks.client import connect
 from sinks.migrate import migrate_client
 from sinks.writer import ClickHouseWriter, SinkError

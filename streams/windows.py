@@ -674,7 +674,7 @@ class WindowEngine:
 
     @classmethod
     def from_settings(cls, spec: WindowSpec, settings: object) -> WindowEngine:
-        """Engine with the `IOC_*` event-time rules (`ioc.config.Settings`)."""
+        """Engine with the `IOC_*` event-time rules (`models.settings.Settings`)."""
         lateness = int(settings.allowed_lateness_s) * 1000  # type: ignore[attr-defined]
         skew = int(settings.max_future_skew_s) * 1000  # type: ignore[attr-defined]
         return cls(spec, delay_ms=lateness, lateness_ms=lateness, max_future_skew_ms=skew)
