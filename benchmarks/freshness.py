@@ -39,7 +39,7 @@ from models.events import NETWORK
 from models.schema import format_time
 from models.settings import Settings
 from simulators.replay import kafka_partition
-from streams.app import stats_files
+from streams.stats import stats_files
 
 WINDOW_MS = 60_000
 TARGET_P99_S = 2.0

@@ -308,7 +308,7 @@ def test_http_stand_in_sql_injection_in_keys_is_stored_verbatim(tmp_path: Path) 
 def test_kafka_security_settings_reach_the_worker_and_the_producers() -> None:
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from streams.app import broker_credentials
+    from streams.credentials import broker_credentials
 
     env = {"IOC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "IOC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
            "IOC_KAFKA_SASL_USERNAME": "ioc-worker", "IOC_KAFKA_SASL_PASSWORD": "from-env"}
