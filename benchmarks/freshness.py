@@ -35,11 +35,11 @@ import orjson
 from benchmarks.machine import machine_info
 from benchmarks.pipeline import measure, preload
 from benchmarks.runtime import WORKER, Broker, Contender, bench_broker, fresh_topic, scratch_dir, stand_in_class
-from ioc.config import Settings
 from models.events import NETWORK
 from models.schema import format_time
+from models.settings import Settings
 from simulators.replay import kafka_partition
-from streams.app import stats_files
+from streams.stats import stats_files
 
 WINDOW_MS = 60_000
 TARGET_P99_S = 2.0

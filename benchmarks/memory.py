@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.data import T0_MS, telemetry, write_recording
 from benchmarks.machine import machine_info
 from benchmarks.runtime import WORKER, Broker, Contender, bench_broker, fresh_topic, scratch_dir
-from ioc.config import Settings
+from models.settings import Settings
 from simulators.replay import replay_dir
 
 KEY_COUNTS = (1_000, 10_000, 100_000)

@@ -43,7 +43,7 @@ from benchmarks.runtime import (
     fresh_topic,
     scratch_dir,
 )
-from ioc.config import Settings
+from models.settings import Settings
 from simulators.replay import replay_dir
 
 JSON_TARGET_VS_FAUST = 10.0

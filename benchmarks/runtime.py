@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ioc.broker import LocalBroker, bootstrap_servers, choose_kind, create_topics
+from ioc.broker import LocalBroker, choose_kind, create_topics
 from models.events import NETWORK
+from models.settings import bootstrap_servers
 
 WORKER = "benchmarks.worker_main"
 FAUST_BASELINE = "benchmarks.baselines.faust_table"
@@ -302,7 +303,7 @@ def produce_json_fast(url: str, messages: list[bytes], keys: list[bytes], topic:
     """Pre-encoded JSON messages as fast as librdkafka takes them, keyed like `ioc replay` (murmur2).
     For runs that start the workers first (scaling): the load must arrive much faster than it is
     consumed. Returns the seconds it took, delivery included."""
-    from ioc.config import Settings
+    from models.settings import Settings
     from simulators.replay import make_producer
 
     producer = make_producer(url, Settings())

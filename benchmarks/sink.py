@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ioc.config import Settings
 from models.events import NETWORK
+from models.settings import Settings
 from sinks.client import connect
 from sinks.dsn import is_chdb, normalize_dsn, redact_dsn
 from sinks.migrate import migrate

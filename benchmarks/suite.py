@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.runtime import Broker, bench_broker, ensure_topics, scratch_dir, stand_in_class
-from ioc.config import Settings
+from models.settings import Settings
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parents[1] / "README.md"

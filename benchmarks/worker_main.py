@@ -17,8 +17,8 @@ from typing import Any
 import faust
 
 from benchmarks.probe import Probe, ProbeState, profiled
-from ioc.config import Settings
 from models.events import NETWORK
+from models.settings import Settings
 from streams.app import make_app
 from streams.decode import MessageBatch
 

@@ -11,7 +11,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from briefing.data import load_briefing_data
 from briefing.i18n import Lang
 from briefing.render import render_page
-from ioc.config import Settings
+from models.settings import Settings
 
 log = logging.getLogger(__name__)
 

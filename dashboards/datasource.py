@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
 from dashboards.query import PLUGIN_ID
-from ioc.config import Settings
+from models.settings import Settings
 
 DATASOURCE_UID = "ioc-clickhouse"
 DATASOURCE_NAME = "IOC ClickHouse"

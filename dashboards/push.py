@@ -22,7 +22,7 @@ from grafana_client.client import GrafanaClientError
 from dashboards.catalog import FOLDER_TITLE, FOLDER_UID, PLAYLIST_UID, dashboard_models, playlist_model
 from dashboards.datasource import DATASOURCE_UID, ClickHouseEndpoint, api_datasource
 from dashboards.targets import Targets
-from ioc.config import Settings
+from models.settings import Settings
 
 log = logging.getLogger(__name__)
 # Fields Grafana sets on save; they are not part of what the code defines.

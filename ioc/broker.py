@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from models.events import ALL_TOPICS
+from models.settings import bootstrap_servers
 
 KAFKA_VERSION = "3.9.1"
 BrokerKind = Literal["kafka", "tansu"]
@@ -43,12 +44,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex((host, port)) == 0
-
-
-def bootstrap_servers(url: str) -> str:
-    """`kafka://h:p;h2:p2` (Faust style) -> `h:p,h2:p2` (client style)."""
-    servers = url.split("://", 1)[-1]
-    return servers.replace(";", ",").rstrip("/")
 
 
 def kafka_available() -> bool:

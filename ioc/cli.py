@@ -11,7 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ioc.config import Settings
+from models.settings import Settings
 
 
 def _speed(text: str) -> float:

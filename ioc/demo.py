@@ -24,7 +24,7 @@ from rich.live import Live
 from rich.table import Table
 
 from ioc import broker
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.dsn import chdb_path, is_chdb, normalize_dsn
 
 console = Console()

@@ -21,10 +21,9 @@ import pyarrow.parquet as pq
 from aiokafka.partitioner import murmur2
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ioc.broker import bootstrap_servers
-from ioc.config import Settings
 from models.events import ARROW_CONTENT_TYPE, ARROW_CONTENT_TYPE_HEADER, FAMILIES
 from models.schema import Family, table_to_json_messages
+from models.settings import Settings, bootstrap_servers
 
 
 @dataclass

@@ -17,7 +17,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.httputil import get_pool_manager
 
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.dsn import chdb_path, is_chdb, normalize_dsn, with_database
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from importlib import resources
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.client import connect, is_embedded
 from sinks.dimensions import load_reference
 from sinks.dsn import dsn_database, normalize_dsn, redact_dsn

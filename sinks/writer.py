@@ -43,7 +43,7 @@ from typing import Any
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.client import connect, is_embedded
 from sinks.dsn import redact_dsn
 from sinks.retry import backoff_delay, classify

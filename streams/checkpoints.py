@@ -1,6 +1,6 @@
 """Checkpoints in ClickHouse: a partition's state and the next offset it has not yet seen.
 
-Order of a checkpoint (`streams.app.StreamWorker.checkpoint`): outputs and the new seen ids flushed
+Order of a checkpoint (`streams.recovery.checkpoint`): outputs and the new seen ids flushed
 -> checkpoint rows inserted -> Kafka offset committed. A crash anywhere in between leaves either the
 previous checkpoint (outputs re-emitted idempotently) or the new one; never a state ahead of its
 outputs.

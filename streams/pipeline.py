@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pyarrow as pa
 
-from ioc.config import Settings
 from models.schema import UNDECODABLE
+from models.settings import Settings
 from streams.alerts import AlertState, raise_alerts
 from streams.arrays import unique_sorted
 from streams.checkpoints import Cut

@@ -19,7 +19,7 @@ Measured, one worker subprocess, 316,800 preloaded network JSON messages, Kafka 
 aiokafka + batch delivery 35.9k events/s end to end into chDB, against ~4.7k for Faust's own path.
 
 Offsets: events delivered this way are never acked to Faust, so Faust's auto-commit never commits
-them; the worker commits itself once a batch's effects are in ClickHouse (`streams.app`).
+them; the worker commits itself once a batch's effects are in ClickHouse (`streams.recovery`).
 Pinned to faust-streaming 0.15.3 (pyproject): `_drain_messages` is internal API.
 """
 

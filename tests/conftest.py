@@ -49,7 +49,7 @@ def chdb_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def day_dsn(chdb_store: Path) -> str:
     """A database filled with the default scenario's 2025-07-14 (24 h, seed 7) through the worker's
     own pipelines (partitioned as Kafka would), rollups refreshed: what `ioc demo` leaves behind."""
-    from ioc.config import Settings
+    from models.settings import Settings
     from simulators.generate import generate
     from sinks.client import connect
     from sinks.migrate import migrate
@@ -76,7 +76,7 @@ def day_dsn(chdb_store: Path) -> str:
 @pytest.fixture(scope="module")
 def client(day_dsn: str) -> Iterator[Any]:
     """A ClickHouse client on the simulated day (modules with their own database override this)."""
-    from ioc.config import Settings
+    from models.settings import Settings
     from sinks.client import connect
 
     c = connect(day_dsn, Settings())

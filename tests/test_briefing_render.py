@@ -30,7 +30,7 @@ from briefing import figures as fig
 from briefing.data import AlertGroup, BriefingData, FilingTotals, load_briefing_data
 from briefing.i18n import Lang
 from briefing.render import Names, render_page
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.client import connect
 from sinks.dsn import dsn_database
 

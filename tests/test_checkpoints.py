@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from ioc.config import Settings
 from models.events import SERVICE_CENTER
 from models.schema import encode_json, parse_time
+from models.settings import Settings
 from sinks.client import connect
 from sinks.migrate import migrate
 from streams.checkpoints import (

@@ -40,7 +40,7 @@ from dashboards.datasource import DATASOURCE_UID
 from dashboards.export import DATASOURCE_FILE, render
 from dashboards.query import PLUGIN_ID, ClickHouseQuery, register
 from dashboards.targets import Targets
-from ioc.config import Settings
+from models.settings import Settings
 from sinks.client import connect
 
 REPO = Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ from dashboards.datasource import DATASOURCE_UID, ClickHouseEndpoint, api_dataso
 from dashboards.export import DATASOURCE_FILE, PROVIDER_FILE, ExportOptions, export
 from dashboards.push import connect, push
 from ioc.cli import main
-from ioc.config import Settings
+from models.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "stand-in-token"  # a test credential for the stand-in, not a real secret

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ioc.config import Settings
 from models.events import FAMILIES, FILINGS, SERVICE_CENTER
 from models.reference import ProvinceSpec, build_reference
 from models.schema import (
@@ -26,6 +25,7 @@ from models.schema import (
     validate_record,
     validate_table,
 )
+from models.settings import Settings
 
 NOW = parse_time("2025-07-14T12:00:00Z")
 SKEW = 300_000

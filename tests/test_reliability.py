@@ -46,9 +46,9 @@ from worker_support import (
     wait_all_done,
 )
 
-from ioc.config import Settings
 from models.events import FAMILIES
 from models.schema import table_to_json_messages
+from models.settings import Settings
 from simulators.generate import generate
 from simulators.replay import Outgoing, json_messages, load_recording
 from streams.pipeline import process_tables

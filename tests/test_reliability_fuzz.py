@@ -59,10 +59,9 @@ from worker_support import (
     wait_all_done,
 )
 
-from ioc.broker import bootstrap_servers
-from ioc.config import Settings
 from models.events import DEADLETTER_TOPIC, FAMILIES, FAMILY_BY_TOPIC, SERVICE_CENTER
 from models.schema import REASONS, Family, parse_time, records_to_table, table_to_json_messages
+from models.settings import Settings, bootstrap_servers
 from simulators.generate import generate
 from simulators.replay import kafka_partition
 from streams.decode import MessageBatch, SeenIds, decode_batch

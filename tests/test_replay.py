@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc.broker import LocalBroker, bootstrap_servers
-from ioc.config import Settings
+from ioc.broker import LocalBroker
 from models.events import FAMILIES, FAMILY_BY_TOPIC
+from models.settings import Settings, bootstrap_servers
 from simulators.generate import generate
 from simulators.replay import kafka_partition, replay_dir
 from streams.decode import is_arrow_message

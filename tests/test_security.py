@@ -33,10 +33,10 @@ from conftest import broker_kinds
 from fuzz_support import INJECTIONS, injected_records
 from worker_support import WorkerProcess, raw_counts, wait_all_done
 
-from ioc.broker import LocalBroker, bootstrap_servers, free_port
-from ioc.config import Settings
+from ioc.broker import LocalBroker, free_port
 from models.events import FAMILIES, SERVICE_CENTER
 from models.schema import parse_time
+from models.settings import Settings, bootstrap_servers
 from simulators.replay import make_producer
 from sinks.client import connect
 from sinks.migrate import ensure_reader, migrate
@@ -308,7 +308,7 @@ def test_http_stand_in_sql_injection_in_keys_is_stored_verbatim(tmp_path: Path) 
 def test_kafka_security_settings_reach_the_worker_and_the_producers() -> None:
     from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-    from streams.app import broker_credentials
+    from streams.credentials import broker_credentials
 
     env = {"IOC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "IOC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
            "IOC_KAFKA_SASL_USERNAME": "ioc-worker", "IOC_KAFKA_SASL_PASSWORD": "from-env"}
@@ -333,7 +333,7 @@ def test_kafka_security_settings_reach_the_worker_and_the_producers() -> None:
 def test_the_worker_app_is_built_with_the_credentials(tmp_path: Path) -> None:
     """make_app passes them to Faust (checked in a subprocess: make_app opens a chDB store)."""
     code = (
-        "from ioc.config import Settings; from streams.app import make_app\n"
+        "from models.settings import Settings; from streams.app import make_app\n"
         "app, worker = make_app(Settings.from_env())\n"
         "c = app.conf.broker_credentials\n"
         "print(type(c).__name__, c.username, c.mechanism.value, c.protocol.value)\n"

@@ -34,9 +34,9 @@ from sink_support import (
 )
 
 from benchmarks.sink import run_sink_bench
-from ioc.config import Settings
 from models.events import FILINGS, NETWORK, SERVICE_CENTER
 from models.reference import ProvinceSpec, build_reference
+from models.settings import Settings
 from sinks.client import connect
 from sinks.dimensions import load_reference
 from sinks.dsn import dsn_database, normalize_dsn, redact_dsn, with_database

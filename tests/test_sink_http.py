@@ -21,8 +21,8 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_stand_in import StandIn
 from sink_support import T0, raw_table
 
-from ioc.config import Settings
 from models.events import FILINGS, NETWORK
+from models.settings import Settings
 from sinks.client import connect
 from sinks.migrate import migrate
 from sinks.writer import ClickHouseWriter, SinkMisconfigured

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ioc.config import Settings
+from models.settings import Settings
 from streams.app import make_app
 from streams.transport import AiokafkaBatchConsumerThread, BatchApp
 

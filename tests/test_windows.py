@@ -761,7 +761,7 @@ def test_internal_chunking_is_invisible(case, chunk) -> None:
     events, cuts, delay, lateness = case
     for w in (Windowing(10, 10), Windowing(30, 10)):
         expected, late, accepted = reference(events, w, delay, lateness)
-        with mock.patch("streams.windows._CHUNK", chunk):
+        with mock.patch("streams.window_engine._CHUNK", chunk):
             run = run_engine(events, make_spec(w, gap_ms=12), delay, lateness, cuts)
         check_windows(run, expected)
         assert sorted(run.late) == sorted(late)

@@ -8,9 +8,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from ioc.config import Settings
 from models.events import FILINGS, NETWORK, SERVICE_CENTER
 from models.schema import FUTURE_TIME, MISSING_FIELD, records_to_table
+from models.settings import Settings
 from streams import sketch as sk
 from streams.specs import SPECS
 from streams.windows import LATE_SCHEMA, WindowEngine

@@ -29,9 +29,9 @@ from worker_support import (
     wait_all_done,
 )
 
-from ioc.broker import LocalBroker, bootstrap_servers
-from ioc.config import Settings
+from ioc.broker import LocalBroker
 from models.events import DEADLETTER_TOPIC, FAMILIES, SERVICE_CENTER
+from models.settings import Settings, bootstrap_servers
 from simulators.generate import generate
 from simulators.replay import replay_dir
 from streams.pipeline import process_tables

@@ -281,7 +281,7 @@ class PacedProducer:
     def _run(self) -> None:
         from confluent_kafka import Producer
 
-        from ioc.broker import bootstrap_servers
+        from models.settings import bootstrap_servers
 
         try:
             producer = Producer({"bootstrap.servers": bootstrap_servers(self.url), "partitioner": "murmur2_random",

@@ -22,8 +22,8 @@ from typing import Any
 import faust
 
 from benchmarks.probe import Probe, profiled
-from ioc.broker import bootstrap_servers
 from models.events import NETWORK
+from models.settings import bootstrap_servers
 
 
 class Telemetry(faust.Record, serializer="json", isodates=True):

@@ -21,8 +21,8 @@ from quixstreams import Application
 from quixstreams.dataframe.windows import Count, Sum
 
 from benchmarks.probe import Probe, profiled
-from ioc.broker import bootstrap_servers
 from models.events import NETWORK
+from models.settings import bootstrap_servers
 
 LATENESS_MS = 120_000  # the worker's default IOC_ALLOWED_LATENESS_S
 

@@ -28,6 +28,12 @@ def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def bootstrap_servers(url: str) -> str:
+    """`kafka://h:p;h2:p2` (Faust style) -> `h:p,h2:p2` (client style)."""
+    servers = url.split("://", 1)[-1]
+    return servers.replace(";", ",").rstrip("/")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path(DEFAULT_DATA_DIR)

@@ -1,0 +1,111 @@
+"""What a worker reports: its counters, written to DATA_DIR/worker-<pid>.json every second.
+
+The demo's live view, `ioc worker`, the compose health check (deploy/worker_healthy.py) and the
+benchmarks read these files; nothing in the worker reads them back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faust.types import TP
+
+from sinks.writer import WriterStats
+from streams.pipeline import FamilyPipeline, Outputs
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerStats:
+    """What the demo's live view and `ioc worker` report (written to DATA_DIR/worker-<pid>.json)."""
+
+    started_at: float = field(default_factory=time.time)
+    messages_in: int = 0
+    events_in: int = 0
+    events_valid: int = 0
+    windows_out: int = 0
+    late: int = 0
+    dead_letters: int = 0
+    alerts: int = 0
+    skipped: int = 0
+    checkpoints: int = 0
+    checkpoint_last_s: float = 0.0  # cut + ClickHouse writes + Kafka commit
+    checkpoint_max_s: float = 0.0
+    checkpoint_cut_last_s: float = 0.0  # the part batches wait for (states pickled under the lock)
+    checkpoint_cut_max_s: float = 0.0
+    sink_errors: int = 0
+    lag: int = 0
+    partitions: int = 0
+    paused: bool = False
+    last_error: str = ""
+    per_topic: dict[str, int] = field(default_factory=dict)
+
+
+def count_outputs(stats: WorkerStats, topic: str, out: Outputs) -> None:
+    stats.messages_in += out.messages_in
+    stats.events_in += out.events_in
+    stats.events_valid += out.events_valid
+    stats.windows_out += out.windows_out
+    stats.late += out.late
+    stats.dead_letters += len(out.dead)
+    stats.alerts += 0 if out.alerts is None else out.alerts.num_rows
+    stats.skipped += out.skipped
+    stats.per_topic[topic] = stats.per_topic.get(topic, 0) + out.events_in
+
+
+def count_checkpoint(stats: WorkerStats, total_s: float, cut_s: float) -> None:
+    stats.checkpoints += 1
+    stats.checkpoint_last_s = round(total_s, 3)
+    stats.checkpoint_max_s = max(stats.checkpoint_max_s, stats.checkpoint_last_s)
+    stats.checkpoint_cut_last_s = round(cut_s, 3)
+    stats.checkpoint_cut_max_s = max(stats.checkpoint_cut_max_s, stats.checkpoint_cut_last_s)
+
+
+async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, FamilyPipeline]) -> dict[TP, int]:
+    """The owned partitions' end offsets, asked of the broker (for a paused worker only).
+
+    The consumer learns high watermarks from fetch responses, and a paused worker fetches
+    nothing: through a ClickHouse outage the reported lag stayed flat while the backlog grew
+    (tests/test_reliability.py). Only while paused: Tansu answers this request wrongly after
+    multi-record batches (DESIGN.md s.5), and fetch responses are exact otherwise.
+    """
+    tps = [TP(topic, p) for topic, pipeline in pipelines.items() for p in pipeline.partitions]
+    try:
+        ends = await asyncio.wait_for(consumer.highwaters(*tps), timeout=2.0)
+    except Exception as exc:  # the broker may be the thing that is down: keep reporting what we know
+        log.debug("end offsets unavailable: %r", exc)
+        return {}
+    return {tp: int(off) for tp, off in ends.items() if off is not None}
+
+
+def consumer_lag(consumer: Any, pipelines: Mapping[str, FamilyPipeline], end_offsets: Mapping[TP, int]) -> int:
+    """Offsets not yet processed, summed over the owned partitions whose end is known."""
+    lag = 0
+    for topic, pipeline in pipelines.items():
+        for p, state in pipeline.partitions.items():
+            tp = TP(topic, p)
+            fetched = consumer.highwater(tp) if consumer else None
+            high = max(int(fetched) if fetched is not None else -1, end_offsets.get(tp, -1))
+            if high >= 0:
+                lag += max(0, high - state.next_offset)
+    return lag
+
+
+def write_stats(data_dir: Path, stats: WorkerStats, writer: WriterStats) -> None:
+    path = data_dir / f"worker-{os.getpid()}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(stats) | {"writer": asdict(writer)}, default=str))
+    tmp.replace(path)
+
+
+def stats_files(data_dir: Path) -> list[Path]:
+    return sorted(data_dir.glob("worker-*.json"))
