@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
-RESULT_FILES = ("kernel", "sink", "sink_http", "pipeline", "freshness", "memory", "scaling")
+RESULT_FILES = ("kernel", "sink", "sink_http", "alerts", "pipeline", "freshness", "memory", "scaling")
 
 
 def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
@@ -56,6 +56,15 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
             by = {r["batch_rows"]: r["rows_per_s"] for r in s["results"]}
             out.append((f"{label}: rows/s by insert batch", " / ".join(f"{rate(v)} @{rate(b)}" for b, v in by.items()),
                         "-", "-", "-", "-"))
+    if a := results.get("alerts"):
+        ttd = [p["time_to_detect_min"] for p in a["per_injected"] if p["time_to_detect_min"] is not None]
+        met = a["targets"]["met"]
+        out.append((f"incidents vs injected, {a['params']['days']} simulated days",
+                    f"recall {a['detected']}/{a['injected']}, {a['within_target']}/{a['injected']} within target "
+                    f"(slowest {max(ttd, default=0):.0f} min); unmatched {a['unmatched']} "
+                    f"(max {a['unmatched_max_per_day']}/day)",
+                    "-", "-", "recall 100%; 5 min network, 15 min queues/filings; <= 10 unmatched/day",
+                    f"{mark(met['recall'])} / {mark(met['time_to_detect'])} / {mark(met['unmatched_per_day'])}"))
     if p := results.get("pipeline"):
         c = p["contenders"]
         a, b = c["a_worker_json"], c["b_worker_arrow"]

@@ -1,6 +1,7 @@
 """`ioc bench NAME|all [--quick]`: run benchmarks, write benchmarks/results/<name>.json, rebuild the report.
 
-`all` runs kernel, sink (chDB and HTTP), then pipeline, freshness (at half the pipeline's JSON rate),
+`all` runs kernel, sink (chDB and HTTP), alerts (always the full 5 simulated days: its figures are
+detection quality, not speed), then pipeline, freshness (at half the pipeline's JSON rate),
 memory and scaling against one broker started once. A benchmark that fails leaves no result file
 behind (its stale one is removed, so the table says "not run" rather than showing an old number),
 the others still run, and the command exits non-zero.
@@ -23,7 +24,7 @@ from models.settings import Settings
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parents[1] / "README.md"
 BROKER_BENCHES = ("pipeline", "freshness", "memory", "scaling")
-NAMES = ("kernel", "sink", *BROKER_BENCHES)
+NAMES = ("kernel", "sink", "alerts", *BROKER_BENCHES)
 
 
 @dataclass
@@ -106,6 +107,10 @@ def run_one(name: str, opts: BenchOptions, out: Path | None = None, settings: Se
         result = _sink(opts, settings)
     elif name == "sink_http":
         result = _sink_http(opts, settings)
+    elif name == "alerts":
+        from benchmarks.alerts import run_alerts_bench
+
+        result = run_alerts_bench(settings=settings)
     elif broker is not None:
         result = _broker_bench(name, opts, broker)
     else:
@@ -135,7 +140,7 @@ def run_all(opts: BenchOptions, readme: Path | None = README, log: Callable[[str
             out.unlink(missing_ok=True)
             log(f"bench {name} failed:\n{traceback.format_exc()}")
 
-    for name in ("kernel", "sink", "sink_http"):
+    for name in ("kernel", "sink", "sink_http", "alerts"):
         attempt(name)
     with scratch_dir() as work, bench_broker(work, opts.broker_kind) as broker:
         for name in BROKER_BENCHES:

@@ -27,7 +27,8 @@ def _speed(text: str) -> float:
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from simulators.generate import simulate_to_dir
 
-    simulate_to_dir(args.scenario, args.start, args.hours, args.seed, args.out, progress=not args.quiet)
+    hours = args.days * 24 if args.days is not None else args.hours
+    simulate_to_dir(args.scenario, args.start, hours, args.seed, args.out, progress=not args.quiet)
     return 0
 
 
@@ -145,7 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="generate a calibrated event load into Parquet files (one per topic)")
     p.add_argument("--scenario", default="default", help="scenario name (simulators/scenarios/NAME.toml) or a path")
     p.add_argument("--start", type=date.fromisoformat, default=date(2025, 7, 14), help="first day (YYYY-MM-DD)")
-    p.add_argument("--hours", type=float, default=24.0, help="how many hours to simulate")
+    span = p.add_mutually_exclusive_group()
+    span.add_argument("--hours", type=float, default=24.0, help="how many hours to simulate")
+    span.add_argument("--days", type=int, default=None, help="how many days to simulate (at most 31), e.g. 28 "
+                      "for four weeks of trends")
     p.add_argument("--seed", type=int, default=7, help="random seed: same seed, identical files")
     p.add_argument("--out", type=Path, default=Path("var/sim"), help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -213,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboards)
 
     p = sub.add_parser("bench", help="benchmarks with their baselines in the same run (JSON in benchmarks/results/)")
-    p.add_argument("what", choices=("kernel", "sink", "pipeline", "freshness", "memory", "scaling", "all", "report"),
+    p.add_argument("what", choices=("kernel", "sink", "alerts", "pipeline", "freshness", "memory", "scaling", "all",
+                                    "report"),
                    help="a benchmark, all of them, or `report`: rebuild the README table from benchmarks/results")
     p.add_argument("--json", type=Path, default=None, help="write the result to this file "
                    "(default: benchmarks/results/NAME.json, and the report and README table are rebuilt)")

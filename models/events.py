@@ -15,7 +15,6 @@ SERVICE_CENTER_KINDS = ("issued", "called", "served", "abandoned", "counter_open
 FILING_KINDS = ("submitted", "processed", "result_issued", "rejected")
 CHANNELS = ("online_full", "online_partial", "in_person")
 LEVELS = ("province", "commune")
-SEVERITIES = ("info", "warning", "critical")
 
 SERVICE_CENTER = Family(
     name="service_center",
@@ -77,26 +76,12 @@ NETWORK = Family(
 FAMILIES: dict[str, Family] = {f.name: f for f in (SERVICE_CENTER, FILINGS, NETWORK)}
 FAMILY_BY_TOPIC: dict[str, Family] = {f.topic: f for f in FAMILIES.values()}
 
-ALERT = Family(
-    name="alert",
-    topic="ioc.alerts",
-    key_field="subject",
-    fields=(
-        Field("alert_id", "str", max_len=96),
-        Field("event_time", "time"),
-        Field("family", "enum", choices=tuple(FAMILIES)),
-        Field("subject", "str", max_len=64),
-        Field("rule", "str", max_len=64),
-        Field("severity", "enum", choices=SEVERITIES),
-        Field("value", "float", required=False),
-        Field("threshold", "float", required=False),
-        Field("message", "str", max_len=512),
-    ),
-)
-
 DEADLETTER_TOPIC = "ioc.deadletter"
-ALERTS_TOPIC = ALERT.topic
-ALL_TOPICS = (*FAMILY_BY_TOPIC, ALERTS_TOPIC, DEADLETTER_TOPIC)
+# Incidents opened and resolved (streams.incidents: one JSON object per transition, keyed by subject).
+ALERTS_TOPIC = "ioc.alerts"
+# The families' emitted windows, keyed by province, for the incident stage (streams.signals).
+SIGNALS_TOPIC = "ioc.signals"
+ALL_TOPICS = (*FAMILY_BY_TOPIC, SIGNALS_TOPIC, ALERTS_TOPIC, DEADLETTER_TOPIC)
 
 # A dead letter is the original bytes (the Kafka value) plus these headers, so nothing about the
 # rejected message is lost and the reason can be counted without decoding the payload.

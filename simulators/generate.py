@@ -1,8 +1,11 @@
 """`ioc simulate`: generate a calibrated, deterministic event load and write it as Parquet.
 
 `generate(...)` returns one Arrow table per family (in memory, for tests and streams);
-`simulate_to_dir(...)` writes `<topic>.parquet` per family plus `manifest.json`, with a progress
-bar and a summary table. Same scenario, start, hours and seed -> byte-identical files.
+`simulate_to_dir(...)` writes `<topic>.parquet` per family plus `manifest.json` (with the injected
+incidents, `simulators.truth`), with a progress bar and a summary table. Same scenario, start, hours
+and seed -> byte-identical files. Families generated a day at a time (telemetry, most of the volume)
+go to their file a day at a time, so a four-week run (`ioc simulate --days 28`) needs no more memory
+than its busiest day plus the queues and dossiers of the whole run.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,11 +27,12 @@ from rich.table import Table
 from models.events import FAMILIES
 from simulators import filings, network, service_center
 from simulators.frame import EventTable
-from simulators.kpi import RATE_LABELS, realised_rates
+from simulators.kpi import RATE_LABELS, rate_counts
 from simulators.scenario import Scenario, load_scenario
+from simulators.truth import InjectedIncident, injected
 from simulators.world import Span, World
 
-MAX_HOURS = 7 * 24  # a run's tables live in memory: ~100 MB a day at the default telemetry interval
+MAX_HOURS = 31 * 24  # `generate` holds a run in memory (~100 MB a telemetry day); `simulate_to_dir` streams days
 MANIFEST = "manifest.json"
 
 
@@ -58,6 +62,7 @@ class SimulationSummary:
     counts: dict[str, int]  # topic -> events
     rates: dict[str, float | None]  # realised, see simulators.kpi
     targets: dict[str, float] = field(default_factory=dict)
+    incidents: tuple[InjectedIncident, ...] = ()
     seconds: float = 0.0
 
     @property
@@ -98,11 +103,16 @@ def generate(scenario: Scenario | str | Path, start: date, hours: float, seed: i
 
 
 def _build_family(world: World, generator: FamilyGenerator) -> pa.Table:
-    slices: list[pa.Table] = []
+    return pa.concat_tables(list(_family_slices(world, generator)))
+
+
+def _family_slices(world: World, generator: FamilyGenerator) -> Iterator[pa.Table]:
+    """A family's events slice by slice (the whole run for families without slices), numbered on."""
+    numbered = 0
     for span in world.spans(generator.slice_hours):
-        events = generator.make(world, span)
-        slices.append(events.build(span.t0_ms, span.t1_ms, first_number=sum(t.num_rows for t in slices)))
-    return pa.concat_tables(slices)
+        table = generator.make(world, span).build(span.t0_ms, span.t1_ms, first_number=numbered)
+        numbered += table.num_rows
+        yield table
 
 
 def simulate_to_dir(scenario: str | Path | Scenario, start: date, hours: float, seed: int, out: Path,
@@ -110,41 +120,58 @@ def simulate_to_dir(scenario: str | Path | Scenario, start: date, hours: float, 
     began = time.perf_counter()
     check_run(start, hours, seed)
     spec = load_scenario(scenario)
+    world = World.create(spec, start, float(hours), seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
-    with Progress(TextColumn("{task.description:<28}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+    slices = {name: len(world.spans(g.slice_hours)) for name, g in GENERATORS.items()}
+    with Progress(TextColumn("{task.description:<36}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=console, disable=not progress, transient=False) as bar:
-        steps = [f"generating {n}" for n in GENERATORS] + [f"writing {FAMILIES[n].topic}" for n in GENERATORS]
-        task = bar.add_task(steps[0], total=len(steps))
-
-        def step(_: str = "") -> None:  # the bar names the step under way, not the one just done
-            done = int(bar.tasks[task].completed) + 1
-            bar.update(task, completed=done, description=steps[done] if done < len(steps) else "done")
-
-        tables = generate(spec, start, hours, seed, on_family=step)
+        task = bar.add_task("simulating", total=sum(slices.values()))
         files: dict[str, Path] = {}
-        for name, table in tables.items():
+        counts: dict[str, int] = {}
+        rates: dict[str, float | None] = {}
+        for name, generator in GENERATORS.items():
             topic = FAMILIES[name].topic
-            files[topic] = _write_parquet(table, out / f"{topic}.parquet")
-            step()
+            bar.update(task, description=f"{topic} ({slices[name]} slice{'s' * (slices[name] > 1)})")
+            files[topic], counts[topic], family_rates = _write_family(
+                world, name, generator, out / f"{topic}.parquet", lambda: bar.advance(task))
+            rates.update(family_rates)
+        bar.update(task, description="done")
 
     summary = SimulationSummary(
-        scenario=spec.name, seed=seed, start=start, hours=float(hours), out=out, files=files,
-        counts={FAMILIES[n].topic: t.num_rows for n, t in tables.items()},
-        rates=realised_rates(tables), targets=dict(spec.targets), seconds=time.perf_counter() - began,
+        scenario=spec.name, seed=seed, start=start, hours=float(hours), out=out, files=files, counts=counts,
+        rates=rates, targets=dict(spec.targets), incidents=tuple(injected(world)),
+        seconds=time.perf_counter() - began,
     )
     _write_manifest(summary, spec)
     print_summary(summary, Console())
     return summary
 
 
-def _write_parquet(table: pa.Table, path: Path) -> Path:
-    """Write next to the target and rename, so a reader never sees half a file."""
+def _write_family(world: World, family: str, generator: FamilyGenerator, path: Path,
+                  on_slice: Callable[[], None]) -> tuple[Path, int, dict[str, float | None]]:
+    """A family's slices into one Parquet file (written next to it and renamed, so a reader never sees
+    half a file); returns the file, its events and its realised rates. Rates are shares of counts, so
+    per-slice counts add up to the run's exactly."""
     partial = path.with_suffix(".parquet.partial")
-    pq.write_table(table, partial, compression="zstd")
+    rows, counts = 0, {}
+    writer: pq.ParquetWriter | None = None
+    try:
+        for table in _family_slices(world, generator):
+            if writer is None:
+                writer = pq.ParquetWriter(partial, table.schema, compression="zstd")
+            writer.write_table(table)
+            rows += table.num_rows
+            for key, (part, whole) in rate_counts(family, table).items():
+                known = counts.get(key, (0.0, 0))
+                counts[key] = (known[0] + part, known[1] + whole)
+            on_slice()
+    finally:
+        if writer is not None:
+            writer.close()
     os.replace(partial, path)
-    return path
+    return path, rows, {k: (part / whole if whole else None) for k, (part, whole) in counts.items()}
 
 
 def _write_manifest(summary: SimulationSummary, scenario: Scenario) -> None:
@@ -160,6 +187,7 @@ def _write_manifest(summary: SimulationSummary, scenario: Scenario) -> None:
         "counts": summary.counts,
         "rates": {k: None if v is None else round(v, 6) for k, v in summary.rates.items()},
         "targets": summary.targets,
+        "incidents": [i.as_json() for i in summary.incidents],
     }
     (summary.out / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -35,13 +35,12 @@ def _of_kind(table: pa.Table, *kinds: str) -> pa.Table:
     return table.filter(pc.is_in(table.column("kind"), value_set=pa.array(kinds)))
 
 
-def _share(values: pa.ChunkedArray | pa.Array) -> float | None:
-    if len(values) == 0:
-        return None
-    return float(pc.mean(pc.cast(values, pa.float64())).as_py())
+def _share(values: pa.ChunkedArray | pa.Array) -> tuple[float, int]:
+    """(how many are true, how many there are): a rate as counts, so that parts of a run add up."""
+    return float(pc.sum(pc.cast(values, pa.int64())).as_py() or 0), len(values)
 
 
-def filing_rates(filings: pa.Table) -> dict[str, float | None]:
+def filing_counts(filings: pa.Table) -> dict[str, tuple[float, int]]:
     submitted = _of_kind(filings, "submitted")
     decided = _of_kind(filings, "processed", "rejected")
     return {
@@ -55,23 +54,31 @@ def filing_rates(filings: pa.Table) -> dict[str, float | None]:
     }
 
 
-def service_rates(tickets: pa.Table) -> dict[str, float | None]:
+def service_counts(tickets: pa.Table) -> dict[str, tuple[float, int]]:
     ended = _of_kind(tickets, "called", "abandoned")
     wait = _of_kind(tickets, "called").column("wait_s")
     return {
         "abandonment": _share(pc.equal(ended.column("kind"), "abandoned")),
-        "mean_wait_min": None if len(wait) == 0 else float(pc.mean(wait).as_py()) / 60,
+        "mean_wait_min": (float(pc.sum(wait).as_py() or 0.0) / 60, len(wait)),
     }
 
 
-def network_rates(telemetry: pa.Table) -> dict[str, float | None]:
+def network_counts(telemetry: pa.Table) -> dict[str, tuple[float, int]]:
     return {"availability": _share(telemetry.column("link_up"))}
 
 
+COUNTS = {"filings": filing_counts, "service_center": service_counts, "network": network_counts}
+
+
+def rate_counts(family: str, table: pa.Table) -> dict[str, tuple[float, int]]:
+    """Each rate of a family's events as (numerator, denominator)."""
+    return COUNTS[family](table)
+
+
 def realised_rates(tables: Mapping[str, pa.Table]) -> dict[str, float | None]:
-    """All rates of the families present in `tables` (keyed by family name)."""
+    """All rates of the families present in `tables` (keyed by family name); None over no events."""
     rates: dict[str, float | None] = {}
-    for family, compute in (("filings", filing_rates), ("service_center", service_rates), ("network", network_rates)):
-        if family in tables:
-            rates.update(compute(tables[family]))
+    for family in (f for f in ("filings", "service_center", "network") if f in tables):
+        rates.update({k: part / whole if whole else None for k, (part, whole) in
+                      rate_counts(family, tables[family]).items()})
     return rates

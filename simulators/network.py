@@ -4,7 +4,9 @@ Traffic follows the working day (busy in office hours, a lunch dip, quiet nights
 latency grows with utilisation like a queue (base / (1 - u) shape), loss appears only on hot
 links. A degraded link adds latency, jitter and loss; a node outage reports `link_up = false`
 with no traffic. While a link is down, the probe gets no reply: latency and jitter are reported
-as 0 and loss as 100%, and consumers must read them only when `link_up` is true.
+as 0 and loss as 100%, and consumers must read them only when `link_up` is true. The network is a
+tree (models.reference): an incident on a node hits every node below it too (an aggregation node
+that goes dark takes its communes' access links with it; a slow one slows them).
 The whole run is one (nodes x samples) matrix per metric.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.events import NETWORK
+from models.reference import downstream
 from simulators.arrivals import Grid
 from simulators.clock import MS_MIN
 from simulators.frame import EventTable
@@ -20,8 +23,8 @@ from simulators.scenario import DegradedLink, NodeOutage
 from simulators.world import Span, World
 
 SMOOTH_MIN = 45  # traffic ramps over ~45 minutes, not in steps at 07:30 sharp
-TX_SHARE = {"core": 0.9, "access": 0.35}  # access links mostly download; core links are symmetric
-CORE_UTILISATION = 0.5  # core links are provisioned with headroom
+TX_SHARE = {"core": 0.9, "aggregation": 0.6, "access": 0.35}  # access links mostly download; core is symmetric
+CORE_UTILISATION = 0.5  # core and aggregation links are provisioned with headroom
 
 
 def events(world: World, span: Span) -> EventTable:
@@ -37,7 +40,7 @@ def events(world: World, span: Span) -> EventTable:
     phase = traits.integers(0, interval_ms, len(node_ids))  # pollers are not synchronised
     # Some links run hotter than others, but none is planned to be saturated all day.
     scale = np.minimum(traits.lognormal(0.0, 0.3, len(node_ids)), 0.8 / max(spec.busy_utilisation, 1e-9))
-    scale *= np.where(role == "core", CORE_UTILISATION, 1.0)
+    scale *= np.where(role == "access", 1.0, CORE_UTILISATION)
     base = _base_latency(world, role, traits)
     rng = world.rng(f"network/{span.index}")
 
@@ -60,17 +63,18 @@ def events(world: World, span: Span) -> EventTable:
     link_up = np.ones(shape, dtype=bool)
 
     for incident in world.scenario.incidents_of(DegradedLink):
-        row, hit = _incident_mask(world, incident, node_ids, times)
-        extra = incident.extra_latency_ms * rng.lognormal(0.0, 0.2, hit.sum())
-        latency[row, hit] += extra
-        jitter[row, hit] += 0.25 * extra * rng.exponential(1.0, hit.sum())
-        loss[row, hit] += incident.extra_loss_pct * rng.lognormal(0.0, 0.3, hit.sum())
+        hit = _incident_mask(world, incident, node_ids, times)
+        n = int(hit.sum())
+        extra = incident.extra_latency_ms * rng.lognormal(0.0, 0.2, n)
+        latency[hit] += extra
+        jitter[hit] += 0.25 * extra * rng.exponential(1.0, n)
+        loss[hit] += incident.extra_loss_pct * rng.lognormal(0.0, 0.3, n)
     for incident in world.scenario.incidents_of(NodeOutage):
-        row, hit = _incident_mask(world, incident, node_ids, times)
-        link_up[row, hit] = False
+        hit = _incident_mask(world, incident, node_ids, times)
+        link_up[hit] = False
         for metric in (rx, tx, latency, jitter):
-            metric[row, hit] = 0.0
-        loss[row, hit] = 100.0
+            metric[hit] = 0.0
+        loss[hit] = 100.0
 
     table = world.table(NETWORK, vocab={"node_id": node_ids})
     table.add(times.ravel(), node_id=np.repeat(np.arange(len(node_ids)), shape[1]),
@@ -102,7 +106,9 @@ def _base_latency(world: World, role: np.ndarray, rng: np.random.Generator) -> n
 
 
 def _incident_mask(world: World, incident: NodeOutage | DegradedLink, node_ids: list[str],
-                   times: np.ndarray) -> tuple[int, np.ndarray]:
+                   times: np.ndarray) -> np.ndarray:
+    """(nodes x samples) mask of the samples an incident hits: its node and every node below it."""
     start, end = world.incident_window(incident)
-    row = node_ids.index(incident.node)
-    return row, (times[row] >= start) & (times[row] < end)
+    rows = np.zeros(len(node_ids), dtype=bool)
+    rows[[node_ids.index(n) for n in downstream(world.reference.nodes, incident.node)]] = True
+    return rows[:, None] & (times >= start) & (times < end)

@@ -15,20 +15,18 @@ from functools import cached_property
 
 import numpy as np
 
-from models.reference import ProvinceSpec, Reference, build_reference
+from models.reference import Reference, province_reference
 from models.schema import Family
 from simulators.clock import MS_MIN, Calendar
 from simulators.frame import EventTable
 from simulators.scenario import Incident, Scenario, ScenarioError
 
-PROVINCES: dict[str, ProvinceSpec] = {"QNG": ProvinceSpec()}
-
 
 def reference_for(province: str) -> Reference:
-    spec = PROVINCES.get(province)
-    if spec is None:
-        raise ScenarioError(f"unknown province {province!r}; known: {', '.join(PROVINCES)}")
-    return build_reference(spec)
+    try:
+        return province_reference(province)
+    except ValueError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ RAW_TABLES: dict[str, str] = {name: f"raw_{name}" for name in FAMILIES}
 AGG_TABLES: dict[str, str] = {name: f"agg_{name}" for name in FAMILIES}
 NETWORK_OUTAGES = "network_outages"
 LATE_EVENTS = "late_events"
-ALERTS = "alerts"
+INCIDENTS = "incidents"  # ReplacingMergeTree(version) on incident_id
+INCIDENT_ACKS = "incident_acks"
 DEADLETTERS = "deadletters"
 DEADLETTER_COUNTS = "deadletter_counts"  # view
 # Daily rollups as readers see them (views with FINAL over rollup_daily_* storage).

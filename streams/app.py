@@ -1,8 +1,9 @@
 """The Faust worker: one app, one agent per event topic, batches in, ClickHouse out.
 
 Data path per fetch: `BatchConsumer` (streams.transport) -> channel -> agent -> `FamilyPipeline`
-(decode, validate, dedupe, window, alerts) -> `ClickHouseWriter` (buffered, retried, batched);
-dead letters and alerts also go to their Kafka topics (streams.outputs).
+(decode, validate, dedupe, window) -> `ClickHouseWriter` (buffered, retried, batched); dead letters go
+to `ioc.deadletter`, the emitted windows to `ioc.signals`, whose agent runs the incident stage
+(streams.signals: rules -> incidents, to ClickHouse and, opened or resolved, to `ioc.alerts`).
 
 This module only wires the parts: the hot path and backpressure are `streams.worker`, checkpoints
 and rebalances `streams.recovery`, what the worker reports `streams.stats`, Kafka security
@@ -16,7 +17,6 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from models.events import FAMILY_BY_TOPIC
 from models.settings import Settings, bootstrap_servers
 from sinks.client import connect
 from sinks.migrate import migrate_client
@@ -57,7 +57,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     writer = ClickHouseWriter(settings.clickhouse_dsn, settings)
     worker = StreamWorker(app, settings, writer, client)
 
-    for topic in FAMILY_BY_TOPIC:
+    for topic, stage in worker.pipelines.items():
         channel = app.channel(maxsize=4)  # a few fetches of buffer: then the consumer waits (backpressure)
         app.topics.add(app.topic(topic, key_serializer="raw", value_serializer="raw"))
 
@@ -70,16 +70,16 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
             async for batch in stream:
                 await worker.on_batch(topic, batch)
 
-        consume.__name__ = consume.__qualname__ = f"consume_{FAMILY_BY_TOPIC[topic].name}"
-        app.agent(channel, name=f"ioc.{FAMILY_BY_TOPIC[topic].name}")(consume)
+        consume.__name__ = consume.__qualname__ = f"consume_{stage.family_name}"
+        app.agent(channel, name=f"ioc.{stage.family_name}")(consume)
 
     @app.on_partitions_assigned.connect
     async def assigned(sender: Any, assigned: set[TP], **_: Any) -> None:
-        await recovery.on_assigned(worker, {tp for tp in assigned if tp.topic in FAMILY_BY_TOPIC})
+        await recovery.on_assigned(worker, {tp for tp in assigned if tp.topic in worker.pipelines})
 
     @app.on_partitions_revoked.connect
     async def revoked(sender: Any, revoked: set[TP], **_: Any) -> None:
-        await recovery.on_revoked(worker, {tp for tp in revoked if tp.topic in FAMILY_BY_TOPIC})
+        await recovery.on_revoked(worker, {tp for tp in revoked if tp.topic in worker.pipelines})
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint() -> None:

@@ -1,33 +1,36 @@
 """One family's processing, per Kafka partition: decode -> validate -> dedupe -> window -> outputs.
 
 No Faust here: `FamilyPipeline.process(batch)` takes a columnar `MessageBatch` and returns the
-rows to write (raw events, windows, sessions, late events, dead letters, alerts), so it is tested
-without a broker and the Faust agent (`streams.app`) stays a thin loop.
+rows to write (raw events, windows, sessions, late events, dead letters) and the *signals* for the
+incident engine (the emitted windows with the partition's watermark, streams.signals), so it is
+tested without a broker and the Faust agent (`streams.app`) stays a thin loop.
 
-State is per partition (`PartitionState`): the windowing engine, recently seen event ids, alert
-detectors and the next offset to process. An entity is keyed to one partition, so its windows
+State is per partition (`PartitionState`): the windowing engine, recently seen event ids and the
+next offset to process. An entity is keyed to one partition, so its windows
 live in exactly one state. A state is checkpointed with its offset (`streams.checkpoints`): after
 a crash the worker restores it and skips offsets below it, so every event counts exactly once.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
 from models.schema import UNDECODABLE
 from models.settings import Settings
-from streams.alerts import AlertState, raise_alerts
 from streams.arrays import unique_sorted
 from streams.checkpoints import Cut
 from streams.decode import DeadLetter, Decoded, MessageBatch, SeenIds, decode_batch
 from streams.specs import SPECS
+from streams.window_engine import END_OF_STREAM
 from streams.windows import Emitted, WindowEngine, WindowSpec
 
 log = logging.getLogger(__name__)
@@ -38,11 +41,26 @@ DEADLETTER_SCHEMA = pa.schema([
 ])
 
 
+class _Retired:
+    """Stands in for a class a checkpoint names that no longer exists; its state is dropped."""
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+
+class _CheckpointUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> type:
+        # States held alert detectors (streams.alerts) until incidents replaced them (streams.incidents):
+        # such checkpoints still restore, without them.
+        if module == "streams.alerts":
+            return _Retired
+        return super().find_class(module, name)
+
+
 @dataclass
 class PartitionState:
     engine: WindowEngine
     seen: SeenIds
-    alerts: AlertState
     next_offset: int = 0  # the first offset not yet reflected in this state
 
     def snapshot(self) -> bytes:
@@ -62,12 +80,25 @@ class PartitionState:
     def restore(blob: bytes, next_offset: int, stored_ids: Callable[[int], dict[int, pa.Array]]) -> PartitionState:
         """A checkpoint's state with its seen ids: `stored_ids(oldest bucket)` loads them
         (streams.checkpoints.load_seen_ids)."""
-        state = pickle.loads(blob)
+        state = _CheckpointUnpickler(io.BytesIO(blob)).load()
         if not isinstance(state, PartitionState):
             raise TypeError("checkpoint does not hold a PartitionState")
+        state.__dict__.pop("alerts", None)
         state.next_offset = next_offset
         state.seen.restore_saved(stored_ids(state.seen.oldest_bucket))
         return state
+
+
+@dataclass(frozen=True)
+class Signal:
+    """What the incident engine hears from one partition: its windows emitted by a batch (maybe none)
+    and its watermark, i.e. every window of the partition ending by then has been sent."""
+
+    family: str
+    partition: int
+    watermark_ms: int | None
+    windows: pa.Table
+    partitions: int = 1  # of the source topic: the incident engine waits for each (or its idleness)
 
 
 @dataclass
@@ -76,7 +107,8 @@ class Outputs:
 
     rows: list[tuple[str, pa.Table]] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
-    alerts: pa.Table | None = None
+    signals: list[Signal] = field(default_factory=list)  # to the incident stage (streams.signals)
+    alerts: list[dict[str, object]] = field(default_factory=list)  # incidents opened/resolved, for ioc.alerts
     messages_in: int = 0  # Kafka messages (an Arrow message holds many events)
     events_valid: int = 0
     windows_out: int = 0
@@ -89,11 +121,32 @@ class Outputs:
         return self.events_valid + len(self.dead)
 
 
+class Stage(Protocol):
+    """What the worker's hot path and its checkpoints need of a pipeline: a family's (FamilyPipeline) or
+    the incident stage's (streams.signals.IncidentPipeline). States have a `next_offset` and `cut()`."""
+
+    partitions: dict[int, Any]
+
+    @property
+    def family_name(self) -> str: ...
+
+    def new_state(self) -> Any: ...
+
+    def restore(self, blob: bytes, next_offset: int, stored_ids: Callable[[int], dict[int, pa.Array]]) -> Any: ...
+
+    def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs: ...
+
+    def emit_pending(self, state: Any) -> Outputs: ...
+
+
 @dataclass
 class FamilyPipeline:
     spec: WindowSpec
     settings: Settings
     partitions: dict[int, PartitionState] = field(default_factory=dict)
+    # Per partition, the minute of the watermark last signalled: a batch that emits no window still
+    # signals once its watermark enters a new minute, so the incident engine's clock moves on.
+    signalled_minute: dict[int, int] = field(default_factory=dict)
 
     @property
     def family_name(self) -> str:
@@ -104,8 +157,11 @@ class FamilyPipeline:
         return PartitionState(
             engine=WindowEngine.from_settings(self.spec, self.settings),
             seen=SeenIds(keep_ms=2 * lateness_ms + 60_000),
-            alerts=AlertState(),
         )
+
+    def restore(self, blob: bytes, next_offset: int, stored_ids: Callable[[int], dict[int, pa.Array]]
+                ) -> PartitionState:
+        return PartitionState.restore(blob, next_offset, stored_ids)
 
     def state(self, partition: int) -> PartitionState:
         if partition not in self.partitions:
@@ -129,11 +185,12 @@ class FamilyPipeline:
                 idx = np.flatnonzero(fresh)
                 part = MessageBatch([batch.values[i] for i in idx], batch.partitions[idx], batch.offsets[idx],
                                     batch.arrow[idx])
-            self._process_partition(state, part, now_ms, out)
+            self._process_partition(int(partition), state, part, now_ms, out)
             state.next_offset = int(part.offsets.max()) + 1
         return out
 
-    def _process_partition(self, state: PartitionState, batch: MessageBatch, now_ms: int, out: Outputs) -> None:
+    def _process_partition(self, partition: int, state: PartitionState, batch: MessageBatch, now_ms: int,
+                           out: Outputs) -> None:
         decoded = self._decode(state, batch, now_ms)
         out.dead.extend(decoded.dead)
         events = decoded.events
@@ -147,11 +204,7 @@ class FamilyPipeline:
                                            int(decoded.offsets[row]), reason, "event_time", b""))
             events = events.filter(pa.array(~bad))
         out.rows.append((f"raw_{self.family_name}", events))
-        self._window_outputs(emitted, out)
-        alerts = raise_alerts(self.family_name, state.alerts, emitted, events, state.engine.watermark_ms)
-        if alerts.num_rows:
-            out.rows.append(("alerts", alerts))
-            out.alerts = alerts if out.alerts is None else pa.concat_tables([out.alerts, alerts])
+        self._window_outputs(partition, state, emitted, out)
 
     def _decode(self, state: PartitionState, batch: MessageBatch, now_ms: int) -> Decoded:
         """Decode a batch; if the decoder itself fails, decode message by message and dead-letter the
@@ -186,7 +239,15 @@ class FamilyPipeline:
         return Decoded(pa.concat_tables([d.events for d in parts]), np.concatenate([d.partitions for d in parts]),
                        np.concatenate([d.offsets for d in parts]), [x for d in parts for x in d.dead])
 
-    def _window_outputs(self, emitted: Emitted, out: Outputs) -> None:
+    def _window_outputs(self, partition: int, state: PartitionState, emitted: Emitted, out: Outputs) -> None:
+        watermark = state.engine.watermark_ms
+        if watermark is not None and watermark >= END_OF_STREAM:
+            watermark = None  # closed at the end of a stream: nothing about how far event time got
+        minute = -1 if watermark is None else watermark // 60_000
+        if emitted.windows.num_rows or minute > self.signalled_minute.get(partition, -1):
+            out.signals.append(Signal(self.family_name, partition, watermark, emitted.windows,
+                                      self.settings.topic_partitions))
+            self.signalled_minute[partition] = minute
         if emitted.windows.num_rows:
             out.rows.append((f"agg_{self.family_name}", emitted.windows))
             out.windows_out += emitted.windows.num_rows
@@ -199,14 +260,15 @@ class FamilyPipeline:
     def emit_pending(self, state: PartitionState) -> Outputs:
         """A quiet partition's open windows, emitted now (they stay open for late events)."""
         out = Outputs()
-        self._window_outputs(state.engine.flush(), out)
+        partition = next(p for p, s in self.partitions.items() if s is state)
+        self._window_outputs(partition, state, state.engine.flush(), out)
         return out
 
     def close_all(self) -> Outputs:
         """End of stream (a finished replay, tests): emit every open window of every partition."""
         out = Outputs()
-        for state in self.partitions.values():
-            self._window_outputs(state.engine.close_all(), out)
+        for partition, state in self.partitions.items():
+            self._window_outputs(partition, state, state.engine.close_all(), out)
         return out
 
 
@@ -252,6 +314,7 @@ def process_tables(tables: dict[str, pa.Table], settings: Settings, partitions: 
     """Run simulated or recorded tables through the pipelines without Kafka, partitioned as Kafka
     would, and close every window at the end: what a worker writes after a full replay."""
     outputs = []
+    settings = replace(settings, topic_partitions=partitions)
     for pipeline in pipelines(settings).values():
         table = tables.get(pipeline.family_name)
         if table is None:

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 import time
+from typing import Any
 
 from faust.types import TP
 
@@ -27,7 +28,7 @@ from streams.checkpoints import (
     load_seen_ids,
     seen_id_rows,
 )
-from streams.pipeline import FamilyPipeline, PartitionState
+from streams.pipeline import Stage
 from streams.stats import count_checkpoint
 from streams.worker import StreamWorker
 
@@ -76,10 +77,10 @@ async def checkpoint(worker: StreamWorker, only: set[TP] | None = None) -> bool:
         return True
 
 
-def _cuts(pipelines: dict[str, FamilyPipeline], checkpointed: dict[TP, int], only: set[TP] | None
-          ) -> dict[str, dict[int, tuple[PartitionState, Cut]]]:
+def _cuts(pipelines: dict[str, Stage], checkpointed: dict[TP, int], only: set[TP] | None
+          ) -> dict[str, dict[int, tuple[Any, Cut]]]:
     """{topic: {partition: (state, cut)}} of the partitions changed since their last checkpoint."""
-    cuts: dict[str, dict[int, tuple[PartitionState, Cut]]] = {}
+    cuts: dict[str, dict[int, tuple[Any, Cut]]] = {}
     for topic, pipeline in pipelines.items():
         taken = {p: (s, s.cut()) for p, s in pipeline.partitions.items()
                  if s.next_offset > checkpointed.get(TP(topic, p), 0)
@@ -101,7 +102,7 @@ async def on_assigned(worker: StreamWorker, assigned: set[TP]) -> None:
                 if p in stored:
                     offset, blob = stored[p]
                     ids = functools.partial(load_seen_ids, worker.reader, worker.group, topic, p, offset)
-                    state = await loop.run_in_executor(None, PartitionState.restore, blob, offset, ids)
+                    state = await loop.run_in_executor(None, pipeline.restore, blob, offset, ids)
                     # Its open windows must be emitted even if no new event ever arrives.
                     worker.last_event_at[TP(topic, p)] = time.monotonic()
                     log.info("restored %s[%d] at offset %d", topic, p, state.next_offset)

@@ -18,8 +18,9 @@ from typing import Any
 
 from faust.types import TP
 
+from models.events import SIGNALS_TOPIC
 from sinks.writer import WriterStats
-from streams.pipeline import FamilyPipeline, Outputs
+from streams.pipeline import Outputs, Stage
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,11 @@ class WorkerStats:
     windows_out: int = 0
     late: int = 0
     dead_letters: int = 0
-    alerts: int = 0
+    signals_out: int = 0  # messages of windows sent to the incident stage (ioc.signals)
+    signals_in: int = 0  # of them, received by this worker's incident stage
+    skipped_signals: int = 0
+    incidents_opened: int = 0
+    incidents_resolved: int = 0
     skipped: int = 0
     checkpoints: int = 0
     checkpoint_last_s: float = 0.0  # cut + ClickHouse writes + Kafka commit
@@ -51,13 +56,19 @@ class WorkerStats:
 
 
 def count_outputs(stats: WorkerStats, topic: str, out: Outputs) -> None:
+    stats.dead_letters += len(out.dead)
+    stats.incidents_opened += sum(1 for m in out.alerts if m["event"] == "opened")
+    stats.incidents_resolved += sum(1 for m in out.alerts if m["event"] == "resolved")
+    if topic == SIGNALS_TOPIC:  # the incident stage: its messages are windows, not events
+        stats.signals_in += out.messages_in
+        stats.skipped_signals += out.skipped
+        return
     stats.messages_in += out.messages_in
     stats.events_in += out.events_in
     stats.events_valid += out.events_valid
     stats.windows_out += out.windows_out
     stats.late += out.late
-    stats.dead_letters += len(out.dead)
-    stats.alerts += 0 if out.alerts is None else out.alerts.num_rows
+    stats.signals_out += len(out.signals)
     stats.skipped += out.skipped
     stats.per_topic[topic] = stats.per_topic.get(topic, 0) + out.events_in
 
@@ -70,7 +81,7 @@ def count_checkpoint(stats: WorkerStats, total_s: float, cut_s: float) -> None:
     stats.checkpoint_cut_max_s = max(stats.checkpoint_cut_max_s, stats.checkpoint_cut_last_s)
 
 
-async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, FamilyPipeline]) -> dict[TP, int]:
+async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, Stage]) -> dict[TP, int]:
     """The owned partitions' end offsets, asked of the broker (for a paused worker only).
 
     The consumer learns high watermarks from fetch responses, and a paused worker fetches
@@ -87,7 +98,7 @@ async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, FamilyPipeli
     return {tp: int(off) for tp, off in ends.items() if off is not None}
 
 
-def consumer_lag(consumer: Any, pipelines: Mapping[str, FamilyPipeline], end_offsets: Mapping[TP, int]) -> int:
+def consumer_lag(consumer: Any, pipelines: Mapping[str, Stage], end_offsets: Mapping[TP, int]) -> int:
     """Offsets not yet processed, summed over the owned partitions whose end is known."""
     lag = 0
     for topic, pipeline in pipelines.items():

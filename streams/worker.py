@@ -14,11 +14,13 @@ from typing import Any
 
 from faust.types import TP
 
+from models.events import SIGNALS_TOPIC
 from models.settings import Settings
 from sinks.writer import ClickHouseWriter, SinkError
 from streams.decode import MessageBatch
 from streams.outputs import OutputTopics, send_outputs
-from streams.pipeline import FamilyPipeline, Outputs, pipelines
+from streams.pipeline import Outputs, Stage, pipelines
+from streams.signals import incident_pipeline
 from streams.stats import WorkerStats, broker_end_offsets, consumer_lag, count_outputs, write_stats
 from streams.transport import BatchApp
 
@@ -33,12 +35,13 @@ class StreamWorker:
     def __init__(self, app: BatchApp, settings: Settings, writer: ClickHouseWriter, reader: Any) -> None:
         self.app, self.settings, self.writer, self.reader = app, settings, writer, reader
         self.group = app.conf.id
-        self.pipelines: dict[str, FamilyPipeline] = pipelines(settings)
+        # The three families' pipelines and the incident stage, by topic (streams.signals).
+        self.pipelines: dict[str, Stage] = {**pipelines(settings), SIGNALS_TOPIC: incident_pipeline(settings)}
         self.stats = WorkerStats()
         self.last_event_at: dict[TP, float] = {}
         self.checkpointed: dict[TP, int] = {}  # next offset of each partition's last checkpoint
         self.end_offsets: dict[TP, int] = {}  # from the broker, while paused (see refresh_end_offsets)
-        self.topics = OutputTopics.of(app)
+        self.topics = OutputTopics.of(app, settings.province)
         self.lock = asyncio.Lock()  # batches, checkpoint cuts and rebalances never interleave
         self.checkpointing = asyncio.Lock()
 

@@ -55,14 +55,15 @@ def day_dsn(chdb_store: Path) -> str:
     from sinks.migrate import migrate
     from sinks.rollups import refresh_rollups
     from sinks.writer import ClickHouseWriter
-    from streams.pipeline import deadletter_rows, process_tables
+    from streams.pipeline import deadletter_rows
+    from streams.signals import process_offline
 
     dsn = f"chdb://{chdb_store}?database=day_{DAY.replace('-', '_')}"
     settings = Settings()
     migrate(dsn, settings)
     tables = generate("default", date.fromisoformat(DAY), 24, seed=7)
     with ClickHouseWriter(dsn, settings) as writer:
-        for out in process_tables(tables, settings):
+        for out in process_offline(tables, settings):
             writer.add_many([(t, rows) for t, rows in out.rows if rows.num_rows])
             if out.dead:
                 writer.add("deadletters", deadletter_rows(out.dead, 0))

@@ -50,7 +50,7 @@ def weeks_dsn(chdb_store: Path, day_dsn: str) -> Iterator[str]:
     from sinks.migrate import migrate
     from sinks.rollups import refresh_rollups
     from sinks.writer import ClickHouseWriter
-    from streams.pipeline import process_tables
+    from streams.signals import process_offline
 
     settings = Settings()
     dsn = f"chdb://{chdb_store}?database={DATABASE}"
@@ -62,7 +62,7 @@ def weeks_dsn(chdb_store: Path, day_dsn: str) -> Iterator[str]:
             client.command(f"INSERT INTO {DATABASE}.{table} SELECT * FROM {source}.{table} FINAL")
         tables = generate("default", WEEK_BEFORE, 24, seed=11, families=["filings", "service_center"])
         with ClickHouseWriter(dsn, settings) as writer:
-            for out in process_tables(tables, settings):
+            for out in process_offline(tables, settings):
                 writer.add_many([(t, rows) for t, rows in out.rows if rows.num_rows])
             writer.flush()
         refresh_rollups(client)

@@ -150,8 +150,40 @@ def test_reference_counts_match_the_documents() -> None:
     modes = ref.procedures.column("online_mode").to_pylist()
     assert len(modes) == 2184 and modes.count("full") == 848 and modes.count("partial") == 1336
     assert sum(1 for w in ref.procedures.column("demand_weight").to_pylist() if w == 0) == 550
-    assert ref.centers.num_rows == 97 and ref.nodes.num_rows == 110
+    assert ref.centers.num_rows == 97 and ref.nodes.num_rows == 2 + 108 + 19  # cores, access, aggregation
     assert build_reference().agencies.equals(ref.agencies)  # deterministic
+
+
+def test_reference_geography_is_in_the_merged_province_and_says_it_is_approximate() -> None:
+    ref = build_reference()
+    for table in (ref.communes, ref.centers, ref.nodes):
+        lat, lon = table.column("latitude").to_numpy(), table.column("longitude").to_numpy()
+        # Quang Ngai + Kon Tum: roughly 13.9-15.6 N, 107.3-109.2 E (Ly Son island at 109.1 E).
+        assert ((lat > 13.9) & (lat < 15.6) & (lon > 107.3) & (lon < 109.2)).all()
+        assert set(table.column("geo_accuracy").to_pylist()) == {"approximate"}
+    kon_tum = [a for a, n in zip(ref.communes.column("area").to_pylist(),
+                                  ref.communes.column("longitude").to_pylist(), strict=True) if n < 108.4]
+    assert kon_tum and set(kon_tum) <= {"Kon Tum", "Đăk Hà", "Đăk Tô", "Ngọc Hồi", "Đăk Glei", "Sa Thầy",
+                                        "Kon Plông", "Kon Rẫy", "Sơn Hà", "Trà Bồng"}
+
+
+def test_network_is_a_tree_and_an_aggregation_outage_cuts_off_its_area() -> None:
+    from models.reference import downstream
+
+    nodes = build_reference().nodes.to_pylist()
+    by_id = {n["node_id"]: n for n in nodes}
+    for n in nodes:  # every uplink exists and the way up ends at a core node
+        seen, up = set(), n
+        while up["uplink"] is not None:
+            assert up["node_id"] not in seen
+            seen.add(up["node_id"])
+            up = by_id[up["uplink"]]
+        assert up["role"] == "core"
+    below = downstream(build_reference().nodes, "AGG-02")
+    area = {n["node_id"] for n in nodes if n["area"] == "Bình Sơn" and n["role"] == "access"}
+    assert below[0] == "AGG-02" and set(below[1:]) == area and len(area) == 7
+    assert len(downstream(build_reference().nodes, "CORE-01")) + len(downstream(build_reference().nodes,
+                                                                               "CORE-02")) == len(nodes)
 
 
 def test_settings_from_env_reads_prefix_and_secret_files(tmp_path: Any) -> None:

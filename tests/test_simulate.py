@@ -78,7 +78,7 @@ def test_summary_and_manifest_describe_the_run(tmp_path: Path) -> None:
     assert manifest["scenario"] == "default" and manifest["seed"] == 5 and manifest["start"] == "2025-07-14"
     assert manifest["counts"] == summary.counts
     assert set(summary.counts) == {f.topic for f in FAMILIES.values()}
-    assert summary.counts["ioc.network.telemetry"] == 110 * 3 * 360
+    assert summary.counts["ioc.network.telemetry"] == 129 * 3 * 360
     assert manifest["targets"]["online_application"] == pytest.approx(0.70)
     assert set(manifest["rates"]) >= {"online_application", "online_payment", "digitisation", "on_time"}
 
