@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from models.settings import Settings
@@ -84,6 +85,39 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sinks.migrate import migrate
 
     migrate(args.clickhouse or settings.clickhouse_dsn, settings)
+    return 0
+
+
+def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sinks.client import connect
+    from sinks.incidents import acknowledge, list_incidents
+
+    client = connect(args.clickhouse or settings.clickhouse_dsn, settings)
+    try:
+        if args.action == "ack":
+            if not args.id:
+                print("ioc incidents ack: give the incident id (see `ioc incidents list`)", file=sys.stderr)
+                return 2
+            state = acknowledge(client, args.id, args.by, args.note)
+            print(f"{args.id}: {state}")
+            return 0
+        states = ("open", "acknowledged", "resolved") if args.all else ("open", "acknowledged")
+        rows = list_incidents(client, states, limit=args.limit)
+    finally:
+        client.close()
+    table = Table(title=f"incidents ({'all' if args.all else 'not resolved'})")
+    table.add_column("id", no_wrap=True)  # what `ioc incidents ack` takes: never cut
+    for column in ("state", "severity", "title", "start (UTC)", "minutes", "impact"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        end = r.end or datetime.now(UTC)
+        table.add_row(r.incident_id, r.state + (f" by {r.acknowledged_by}" if r.acknowledged_by else ""), r.severity,
+                      r.title, f"{r.start:%Y-%m-%d %H:%M}", f"{(end - r.start).total_seconds() / 60:.0f}",
+                      f"{r.subjects} subjects, {r.communes} communes")
+    Console().print(table if rows else "no incidents")
     return 0
 
 
@@ -202,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
     p.set_defaults(func=cmd_db)
 
+    p = sub.add_parser("incidents", help="list incidents, acknowledge one (ClickHouse incidents_current)")
+    p.add_argument("action", choices=("list", "ack"))
+    p.add_argument("id", nargs="?", default="", help="ack: the incident id")
+    p.add_argument("--all", action="store_true", help="list: resolved ones too")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--by", default=os.environ.get("USER", "operator"), help="ack: who acknowledges")
+    p.add_argument("--note", default="", help="ack: a note for the shift log")
+    p.add_argument("--clickhouse", default="", help="DSN (default IOC_CLICKHOUSE_DSN); a chDB store only when "
+                   "no worker has it open")
+    p.set_defaults(func=cmd_incidents)
+
     p = sub.add_parser("dashboards", help="Grafana: export JSON models + provisioning, or push to a Grafana")
     p.add_argument("action", choices=("export", "push"))
     p.add_argument("--out", type=Path, default=Path("deploy/grafana"), help="export: output directory")
@@ -239,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     try:
         return int(args.func(args, settings) or 0)
-    except (ValueError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
+    except (ValueError, LookupError, FileNotFoundError) as exc:  # bad input: one clear line, no traceback
         print(f"ioc {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

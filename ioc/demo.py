@@ -58,7 +58,7 @@ def _view(stats: dict[str, Any], sent: int, total: int, elapsed: float) -> Table
         ("replayed", f"{sent:,} / {total:,}"), ("worker events", f"{events:,}"),
         ("events/s", f"{events / max(elapsed, 1e-9):,.0f}"), ("windows out", f"{stats.get('windows_out', 0):,}"),
         ("lag", f"{stats.get('lag', 0):,}"), ("late", f"{stats.get('late', 0):,}"),
-        ("dead letters", f"{stats.get('dead_letters', 0):,}"), ("alerts", f"{stats.get('alerts', 0):,}"),
+        ("dead letters", f"{stats.get('dead_letters', 0):,}"), ("incidents", f"{stats.get('incidents_opened', 0):,} opened"),
         ("checkpoints", f"{stats.get('checkpoints', 0):,}"), ("elapsed", f"{elapsed:,.0f} s"),
     ]
     table = Table(title="ioc demo: replay -> Kafka -> worker -> ClickHouse", show_header=False, box=None,
@@ -222,9 +222,10 @@ def print_day_summary(dsn: str, settings: Settings, day: date, sim_dir: Path) ->
                         "on_time", "dossiers"), client.query(KPI_SQL, parameters=params).result_rows[0], strict=True))
         issued, served, abandoned, wait_p90 = client.query(SERVICE_SQL, parameters=params).result_rows[0]
         availability, outages, outage_minutes = client.query(NETWORK_SQL, parameters=params).result_rows[0]
-        alerts = client.query("SELECT severity, count() FROM alerts FINAL WHERE toDate(event_time, "
-                              "'Asia/Ho_Chi_Minh') = {day:Date} GROUP BY severity ORDER BY severity",
-                              parameters=params).result_rows
+        incidents = client.query(
+            "SELECT severity, count(), countIf(state != 'resolved') FROM incidents_current "
+            "WHERE toDate(start, 'Asia/Ho_Chi_Minh') = {day:Date} GROUP BY severity "
+            "ORDER BY indexOf(['critical', 'warning', 'info'], severity)", parameters=params).result_rows
         dead = client.query("SELECT count() FROM deadletters FINAL").result_rows[0][0]
     finally:
         client.close()
@@ -246,7 +247,7 @@ def print_day_summary(dsn: str, settings: Settings, day: date, sim_dir: Path) ->
     table.add_row("network availability", "-" if availability is None else f"{availability:.3%}",
                   _pct(generated.get("availability")), _pct(targets.get("availability")))
     table.add_row("outages / minutes", f"{outages or 0} / {outage_minutes or 0:.0f}", "", "")
-    table.add_row("alerts", ", ".join(f"{s}: {n}" for s, n in alerts) or "0", "", "")
+    table.add_row("incidents (still open)", ", ".join(f"{s}: {n} ({o})" for s, n, o in incidents) or "0", "", "")
     table.add_row("dead letters", f"{dead:,}", "", "")
     console.print(table)
 

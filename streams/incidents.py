@@ -2,10 +2,14 @@
 incident per problem with a lifecycle open -> resolved (acknowledged by operators in ClickHouse).
 
 The engine sees every family's windows of one province (`ioc.signals`, streams.signals) and keeps
-its own event-time clock per family: the slowest source partition's watermark (a partition that fell
-`idle_partition_min` behind the others stops holding them back). At every window end it reaches it
-upserts the windows that ended by then (`streams.metrics.WindowStore`) and evaluates the family's
-rules for all subjects at once (numpy over subjects; Python loops only over window ends and rules).
+its own event-time clock per family: the slowest source partition's watermark. A partition that sent
+nothing for `idle_partition_s` of wall-clock time stops holding the others back, and when the signals
+pause altogether (the worker's idle flush) every family moves to its newest watermark: waiting is
+judged in processing time, never by how far a partition's event time trails, because a replay or a
+catch-up reads partitions in uneven bursts and a partition minutes behind is usually just next.
+At every window end it reaches it upserts the windows that ended by then (`streams.metrics.WindowStore`)
+and evaluates the family's rules for all subjects at once (numpy over subjects; Python loops only over
+window ends and rules).
 
 Lifecycle of one rule on one subject: a *breach* starts when the metric crosses the threshold; it
 *qualifies* once it held `for_min` minutes; it *clears* when the metric is back past the clear level
@@ -19,8 +23,9 @@ incident resolves when its last member clears, and a new breach after that is a 
 Outputs per ingest: the incidents that changed, as rows of `INCIDENT_SCHEMA` with a version that
 grows with every change (the `incidents` table is a ReplacingMergeTree on incident_id: a replay
 after a crash rewrites the same versions), and the transitions (opened, resolved) for `ioc.alerts`.
-Everything here is a function of the windows and their order per partition, so a restored state fed
-the same windows gives the same incidents, ids and versions.
+Everything here is a function of the windows and their order per partition (and of which partitions
+went quiet, when one does), so a restored state fed the same windows gives the same incidents, ids and
+versions.
 """
 
 from __future__ import annotations
@@ -169,8 +174,10 @@ class FamilyIncidents:
     store: WindowStore
     states: list[RuleState]
     group_by_topology: bool
-    idle_ms: int
+    idle_ms: int  # wall clock
     watermarks: dict[int, int] = field(default_factory=dict)  # source partition -> watermark
+    heard_ms: dict[int, int] = field(default_factory=dict)  # source partition -> wall clock of its last signal
+    started_ms: int | None = None  # wall clock of the first signal: partitions never heard count from there
     partitions: int = 1  # of the source topic, as the signals say
     first_watermark_ms: int | None = None  # partitions not heard of yet count as standing there
     ticked_ms: int | None = None  # the last window end evaluated
@@ -182,19 +189,30 @@ class FamilyIncidents:
     def window_ms(self) -> int:
         return self.store.window_ms
 
-    def clock_ms(self) -> int | None:
-        """Event time every active source partition has reached. A partition not heard of yet stands
-        where the first one started: at start-up the engine waits for all of them, until they are idle."""
+    def clock_ms(self, now_ms: int | None = None, all_quiet: bool = False) -> int | None:
+        """Event time every source partition still sending has reached. A partition not heard of yet
+        stands where the first one started; one silent for `idle_ms` (wall clock, `now_ms`) or, with
+        `all_quiet`, every partition, no longer holds the clock back. Without `now_ms` (an offline
+        replay) nobody is quiet: the clock waits for every partition, which only delays, never changes,
+        what is found."""
         if not self.watermarks or self.first_watermark_ms is None:
             return None
-        marks = [self.watermarks.get(p, self.first_watermark_ms) for p in range(self.partitions)]
-        marks += [w for p, w in self.watermarks.items() if p >= self.partitions]
-        newest = max(marks)
-        return min(w for w in marks if w >= newest - self.idle_ms)
+        parts = sorted(set(range(self.partitions)) | set(self.watermarks))
+        marks = {p: self.watermarks.get(p, self.first_watermark_ms) for p in parts}
+        if all_quiet:
+            return max(marks.values())
+        if now_ms is not None:
+            since = self.started_ms if self.started_ms is not None else now_ms
+            sending = [w for p, w in marks.items() if now_ms - self.heard_ms.get(p, since) < self.idle_ms]
+            return min(sending) if sending else max(marks.values())
+        return min(marks.values())
 
     def ingest(self, partition: int, watermark_ms: int | None, windows: pa.Table | None, changes: Changes,
-               partitions: int = 1) -> None:
+               partitions: int = 1, now_ms: int | None = None) -> None:
         self.partitions = max(self.partitions, partitions)
+        if now_ms is not None:
+            self.heard_ms[partition] = now_ms
+            self.started_ms = now_ms if self.started_ms is None else self.started_ms
         if windows is not None and windows.num_rows:
             ends = pc.cast(windows.column("window_end"), pa.int64())
             if self.ticked_ms is None:
@@ -207,7 +225,10 @@ class FamilyIncidents:
             self.watermarks[partition] = max(self.watermarks.get(partition, watermark_ms), watermark_ms)
             if self.first_watermark_ms is None:
                 self.first_watermark_ms = watermark_ms
-        clock = self.clock_ms()
+        self.catch_up(changes, now_ms)
+
+    def catch_up(self, changes: Changes, now_ms: int | None = None, all_quiet: bool = False) -> None:
+        clock = self.clock_ms(now_ms, all_quiet)
         if clock is not None and self.ticked_ms is not None:
             self.advance(clock - clock % self.window_ms, changes)
 
@@ -400,7 +421,7 @@ class IncidentEngine:
                                 Subjects.from_reference(family, reference, province), offset_ms)
             families[family] = FamilyIncidents(family, store, [RuleState(r) for r in own],
                                                rules.settings.group_by_topology,
-                                               int(rules.settings.idle_partition_min * 60_000))
+                                               int(rules.settings.idle_partition_s * 1000))
         return cls(province, families)
 
     def reconfigure(self, rules: RuleSet) -> None:
@@ -413,12 +434,20 @@ class IncidentEngine:
             for incident in f.open.values():
                 incident.members = {m for m in incident.members if m[0] in names}
             f.group_by_topology = rules.settings.group_by_topology
-            f.idle_ms = int(rules.settings.idle_partition_min * 60_000)
+            f.idle_ms = int(rules.settings.idle_partition_s * 1000)
 
     def ingest(self, family: str, partition: int, watermark_ms: int | None, windows: pa.Table | None,
-               partitions: int = 1) -> Changes:
+               partitions: int = 1, now_ms: int | None = None) -> Changes:
         changes = Changes()
-        self.families[family].ingest(partition, watermark_ms, windows, changes, partitions)
+        self.families[family].ingest(partition, watermark_ms, windows, changes, partitions, now_ms)
+        return changes
+
+    def signals_paused(self) -> Changes:
+        """No signal for a while (the worker's idle flush): nothing else is coming for now, so every
+        family evaluates up to its newest watermark."""
+        changes = Changes()
+        for f in self.families.values():
+            f.catch_up(changes, all_quiet=True)
         return changes
 
     def finish(self) -> Changes:

@@ -82,7 +82,7 @@ class Rule:
 class Settings:
     timezone: str = "Asia/Ho_Chi_Minh"  # local day of the cumulative metrics (people waiting today)
     group_by_topology: bool = True  # an outage of a node and of the nodes below it is one incident
-    idle_partition_min: float = 5.0  # a source partition this far behind the others stops holding them back
+    idle_partition_s: float = 30.0  # a source partition silent this long (wall clock) stops holding the others back
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import dataclasses
 import itertools
 import logging
 import pickle
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -69,11 +70,12 @@ def read_signal(value: bytes | None) -> Signal:
         raise ValueError(f"not a signal: {type(exc).__name__}: {exc}") from None
 
 
-def apply_signal(engine: IncidentEngine, signal: Signal) -> Changes:
+def apply_signal(engine: IncidentEngine, signal: Signal, now_ms: int | None = None) -> Changes:
+    """One signal into the engine; `now_ms` the wall clock live (None offline: no partition is quiet)."""
     if signal.family not in engine.families:
         raise ValueError(f"unknown family {signal.family!r}")
     return engine.ingest(signal.family, signal.partition, signal.watermark_ms,
-                         signal.windows if signal.windows.num_rows else None, signal.partitions)
+                         signal.windows if signal.windows.num_rows else None, signal.partitions, now_ms)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class IncidentPipeline:
         return state
 
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         out = Outputs(messages_in=len(batch))
         for partition in unique_sorted(batch.partitions):
             state = self.partitions.setdefault(int(partition), self.new_state())
@@ -119,7 +122,7 @@ class IncidentPipeline:
             out.skipped += int(mine.sum()) - len(fresh)  # below a restored checkpoint: already judged
             for i in fresh:
                 try:
-                    changes = apply_signal(state.engine, read_signal(batch.values[i]))
+                    changes = apply_signal(state.engine, read_signal(batch.values[i]), now_ms)
                 except ValueError as exc:  # never from our own pipelines: counted and kept, never a crash
                     out.dead.append(DeadLetter(SIGNALS_TOPIC, int(partition), int(batch.offsets[i]), UNDECODABLE,
                                                str(exc)[:300], batch.values[i] or b""))
@@ -130,7 +133,10 @@ class IncidentPipeline:
         return out
 
     def emit_pending(self, state: IncidentState) -> Outputs:
-        return Outputs()  # the engine's clock is event time: nothing to flush when signals pause
+        """The signals paused (the worker's idle flush): judge every window received."""
+        out = Outputs()
+        add_changes(out, state.engine.signals_paused())
+        return out
 
 
 def add_changes(out: Outputs, changes: Changes) -> None:

@@ -20,13 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 def test_live_view_fits_80_columns_without_cutting_a_label() -> None:
     stats = {"events_in": 969_806, "windows_out": 412_345, "lag": 123_456, "late": 12, "dead_letters": 3_456,
-             "alerts": 1_234, "checkpoints": 321}
+             "incidents_opened": 14, "checkpoints": 321}
     console = Console(width=80, record=True, color_system=None)
     console.print(_view(stats, 969_806, 969_806, 123.4))
     text = console.export_text()
     assert "…" not in text
     assert max(len(line) for line in text.splitlines()) <= 80
-    for label in ("replayed", "worker events", "events/s", "windows out", "lag", "late", "dead letters", "alerts",
+    for label in ("replayed", "worker events", "events/s", "windows out", "lag", "late", "dead letters", "incidents",
                   "checkpoints", "969,806 / 969,806", "3,456"):
         assert label in text
 
@@ -45,6 +45,7 @@ def test_demo_runs_an_hour_and_stops_the_broker_it_started(tmp_path: Path, keep:
     try:
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         assert "the day in ClickHouse" in done.stdout and "network availability" in done.stdout
+        assert "incidents (still open)" in done.stdout
         running = broker.status(tmp_path / "var")
         if keep:
             assert running is not None and "stop it with `ioc broker down`" in done.stdout

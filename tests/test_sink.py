@@ -45,6 +45,7 @@ from sinks.rollups import refresh_rollups
 from sinks.sql import split_statements
 from sinks.tables import DIMENSION_TABLES
 from sinks.writer import ClickHouseWriter, SinkMisconfigured, SinkRejected, SinkUnavailable
+from streams.incidents import INCIDENT_SCHEMA
 from streams.sketch import RELATIVE_ERROR, merge, quantiles, sketch_of
 from streams.specs import SPECS
 from streams.windows import WindowEngine
@@ -158,8 +159,8 @@ def test_migrate_twice_is_a_noop(dsn: str, client: Client) -> None:
     assert "chDB" in report.reader and report.reader.startswith("skipped")
     tables = {name for name, *_ in before}
     assert {"raw_service_center", "raw_filings", "raw_network", "agg_service_center", "agg_filings", "agg_network",
-            "network_outages", "late_events", "alerts", "deadletters", "deadletter_counts", "daily_filings",
-            "daily_service_center", "daily_network", *DIMENSION_TABLES} <= tables
+            "network_outages", "late_events", "incidents", "incident_acks", "deadletters", "deadletter_counts",
+            "daily_filings", "daily_service_center", "daily_network", *DIMENSION_TABLES} <= tables
 
 
 def test_raw_ttl_follows_the_setting(dsn: str, client: Client) -> None:
@@ -240,19 +241,23 @@ def test_side_outputs_are_idempotent(dsn: str, client: Client) -> None:
     late = pa.table({"family": ["filings"] * 3, "key": ["A1", "A2", "A1"], "event_id": ["e1", "e2", "e3"],
                      "event_time": pa.array([T0, T0 + 1, T0 + 2], ts), "window_start": pa.array([T0] * 3, ts),
                      "detected_at": pa.array([T0 + HOUR] * 3, ts)})
-    alerts = pa.table({"alert_id": ["a1", "a2"], "event_time": pa.array([T0, T0], ts), "family": ["network"] * 2,
-                       "subject": ["N1", "N2"], "rule": ["latency_p95"] * 2, "severity": ["warning", "critical"],
-                       "value": [250.0, None], "threshold": [200.0, None], "message": ["slow", "down"]})
+    incident = {"incident_id": "network:N1:1", "status": "open", "family": "network", "scope": "node",
+                "subject": "N1", "title": "N1 down", "severity": "critical", "rules": ["node_down"],
+                "subjects": ["N1"], "communes": ["C1"], "start": T0, "detected_at": T0 + 120_000, "end": None,
+                "peak_rule": "node_down", "peak_value": 0.0, "threshold": 0.5, "updated_at": T0 + 120_000}
+    versions = [{**incident, "version": 1}, {**incident, "version": 2, "status": "resolved", "end": T0 + HOUR}]
+    incidents = pa.Table.from_pylist(versions, schema=INCIDENT_SCHEMA)
     letters = pa.table({"source_topic": ["ioc.filings.events"] * 3, "partition": pa.array([0, 0, 1], pa.uint32()),
                         "offset": pa.array([10, 11, 10], pa.uint64()),
                         "reason": ["wrong_type", "oversized", "wrong_type"],
                         "detail": ["x", "y", "z"], "payload_bytes": pa.array([5, 70_000, 7], pa.uint32()),
                         "received_at": pa.array([T0, T0, T0], ts)})
-    write(dsn, ("late_events", late), ("alerts", alerts), ("deadletters", letters))
+    write(dsn, ("late_events", late), ("incidents", incidents), ("deadletters", letters))
     redelivered = letters.set_column(6, "received_at", pa.array([T0 + DAY] * 3, ts))  # seen again a day later
-    write(dsn, ("late_events", late), ("alerts", alerts), ("deadletters", redelivered))
+    write(dsn, ("late_events", late), ("incidents", incidents), ("deadletters", redelivered))
     assert rows(client, "SELECT count() FROM late_events FINAL") == [(3,)]
-    assert rows(client, "SELECT count() FROM alerts FINAL") == [(2,)]
+    assert rows(client, "SELECT version, status FROM incidents FINAL") == [(2, "resolved")]  # the latest version
+    assert rows(client, "SELECT state FROM incidents_current") == [("resolved",)]
     assert rows(client, "SELECT reason, sum(letters) FROM deadletter_counts GROUP BY reason ORDER BY reason") == [
         ("oversized", 1), ("wrong_type", 2)]
 
@@ -496,3 +501,28 @@ def test_sink_benchmark_reports_rows_per_second(dsn: str, tmp_path: Path) -> Non
     assert all(r["rows"] == 20_000 and r["rows_per_s"] > 0 for r in report["results"])
     assert out.read_text().startswith("{")
     assert dsn_database(dsn) is not None
+
+
+def test_incident_lifecycle_open_acknowledged_resolved(dsn: str, client: Client,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`ioc incidents list|ack` on the store: the engine's versions and the operator's acknowledgement
+    meet in incidents_current."""
+    from ioc.cli import main
+
+    base = {"incident_id": "service_center:QNG-HCC:1", "version": 1, "status": "open", "family": "service_center",
+            "scope": "center", "subject": "QNG-HCC", "title": "QNG-HCC: queue", "severity": "warning",
+            "rules": ["queue_long"], "subjects": ["QNG-HCC"], "communes": [], "start": T0, "detected_at": T0,
+            "end": None, "peak_rule": "queue_long", "peak_value": 4.0, "threshold": 3.0, "updated_at": T0}
+    write(dsn, ("incidents", pa.Table.from_pylist([base], schema=INCIDENT_SCHEMA)))
+    assert main(["incidents", "list", "--clickhouse", dsn]) == 0
+    assert "service_center:QNG-HCC:1" in capsys.readouterr().out
+    assert main(["incidents", "ack", "service_center:QNG-HCC:1", "--by", "duty-officer", "--clickhouse", dsn]) == 0
+    assert capsys.readouterr().out.strip() == "service_center:QNG-HCC:1: acknowledged"
+    assert rows(client, "SELECT state, acknowledged_by FROM incidents_current") == [("acknowledged", "duty-officer")]
+    resolved = {**base, "version": 2, "status": "resolved", "end": T0 + HOUR}
+    write(dsn, ("incidents", pa.Table.from_pylist([resolved], schema=INCIDENT_SCHEMA)))
+    assert rows(client, "SELECT state FROM incidents_current") == [("resolved",)]
+    assert main(["incidents", "list", "--clickhouse", dsn]) == 0
+    assert "no incidents" in capsys.readouterr().out
+    assert main(["incidents", "ack", "nope", "--clickhouse", dsn]) == 2
+    assert "no incident 'nope'" in capsys.readouterr().err

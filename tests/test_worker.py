@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from worker_support import (
     AGG_KEYS,
     WorkerProcess,
+    assert_incidents_match,
     assert_same_tables,
     dump_tables,
     expected_aggregates,
@@ -115,6 +116,7 @@ def test_replayed_morning_equals_the_engine_run_directly(broker: LocalBroker, mo
         b.stop()
     assert stats["dead_letters"] == 0 and stats["late"] == 0
     assert_store_matches(dsn, expected, tables, tmp_path / "dump")
+    assert_incidents_match(dsn, tables, tmp_path / "dump")
 
 
 def test_malformed_messages_are_dead_lettered_and_the_rest_unaffected(broker: LocalBroker, morning, expected,
