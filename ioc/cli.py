@@ -82,9 +82,22 @@ def cmd_briefing(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
-    from sinks.migrate import migrate
+    dsn = args.clickhouse or settings.clickhouse_dsn
+    if args.action == "migrate":
+        from sinks.migrate import migrate
 
-    migrate(args.clickhouse or settings.clickhouse_dsn, settings)
+        migrate(dsn, settings)
+        return 0
+    from models.service_index import load_index_weights
+    from sinks.client import connect
+    from sinks.rollups import refresh_rollups
+
+    weights = load_index_weights(settings.index_weights_file or None)  # checked before connecting
+    client = connect(dsn, settings)
+    try:
+        print("refreshed: " + ", ".join(refresh_rollups(client, weights)))
+    finally:
+        client.close()
     return 0
 
 
@@ -232,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("db", help="ClickHouse schema")
-    p.add_argument("action", choices=("migrate",))
+    p.add_argument("action", choices=("migrate", "refresh"), help="refresh: the daily rollups and the Decision 766 "
+                   "index now (a server also refreshes the rollups every 5 minutes; schedule `refresh` for the index)")
     p.add_argument("--clickhouse", default="", help="DSN: http://host:8123 or chdb://PATH (default IOC_CLICKHOUSE_DSN)")
     p.set_defaults(func=cmd_db)
 

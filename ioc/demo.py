@@ -58,7 +58,8 @@ def _view(stats: dict[str, Any], sent: int, total: int, elapsed: float) -> Table
         ("replayed", f"{sent:,} / {total:,}"), ("worker events", f"{events:,}"),
         ("events/s", f"{events / max(elapsed, 1e-9):,.0f}"), ("windows out", f"{stats.get('windows_out', 0):,}"),
         ("lag", f"{stats.get('lag', 0):,}"), ("late", f"{stats.get('late', 0):,}"),
-        ("dead letters", f"{stats.get('dead_letters', 0):,}"), ("incidents", f"{stats.get('incidents_opened', 0):,} opened"),
+        ("dead letters", f"{stats.get('dead_letters', 0):,}"),
+        ("incidents", f"{stats.get('incidents_opened', 0):,} opened"),
         ("checkpoints", f"{stats.get('checkpoints', 0):,}"), ("elapsed", f"{elapsed:,.0f} s"),
     ]
     table = Table(title="ioc demo: replay -> Kafka -> worker -> ClickHouse", show_header=False, box=None,
@@ -211,12 +212,13 @@ FROM daily_network WHERE day = {day:Date}
 
 
 def print_day_summary(dsn: str, settings: Settings, day: date, sim_dir: Path) -> None:
+    from models.service_index import load_index_weights
     from sinks.client import connect
     from sinks.rollups import refresh_rollups
 
     client = connect(dsn, settings)
     try:
-        refresh_rollups(client)
+        refresh_rollups(client, load_index_weights(settings.index_weights_file or None))
         params = {"day": day}
         kpi = dict(zip(("online_application", "online_payment", "digitisation", "data_reuse", "electronic_results",
                         "on_time", "dossiers"), client.query(KPI_SQL, parameters=params).result_rows[0], strict=True))

@@ -71,6 +71,7 @@ class Settings:
     kafka_fetch_max_wait_ms: int = 100  # aiokafka: longest a fetch waits at the broker (streams.transport)
     faust_transport: str = "aiokafka"  # or "confluent": both drivers get batch delivery (streams.transport)
     province: str = "QNG"  # the province this deployment watches (models.reference.PROVINCES)
+    index_weights_file: str = ""  # Decision 766 index weights (models/service_index.toml when empty)
     rules_file: str = ""  # alert rules (streams/rules.py); empty: the bundled streams/rules/default.toml
     checkpoint_interval_s: int = 5  # how much a restarted worker may have to re-process
     idle_flush_s: int = 3  # a partition without new events this long emits its open windows

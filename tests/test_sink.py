@@ -339,7 +339,8 @@ def test_rollups_match_a_direct_group_by(dsn: str, client: Client) -> None:
     write(dsn, ("agg_filings", filings_v1), ("agg_filings", filings_v2), ("agg_filings", filings_v2),
           ("agg_service_center", sc_v1), ("agg_service_center", sc_v2), ("agg_service_center", sc_v1.slice(0, 50)),
           ("agg_network", net), ("agg_network", net), ("network_outages", outages(outage_rows)))
-    assert refresh_rollups(client) == ("rollup_daily_filings", "rollup_daily_service_center", "rollup_daily_network")
+    assert refresh_rollups(client) == ("rollup_daily_filings", "rollup_daily_service_center", "rollup_daily_network",
+                                       "rollup_service_index")
 
     assert filings_rollup(client) == filings_group_by(client)
     assert len({r[0] for r in filings_rollup(client)}) == 3
