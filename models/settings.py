@@ -79,6 +79,8 @@ class Settings:
     keep_freed_memory: bool = True  # glibc keeps freed blocks for the next batch (streams.allocator)
     # Grafana
     grafana_url: str = "http://localhost:3000"
+    metrics_host: str = "127.0.0.1"  # the worker's /metrics and /health (0.0.0.0 in a container)
+    metrics_port: int = -1  # -1: no endpoint; 0: a free port (written to the stats file)
     grafana_token: str = field(default="", repr=False)
     grafana_user: str = ""
     grafana_password: str = field(default="", repr=False)

@@ -91,6 +91,9 @@ class WriterStats:
     retries: int = 0
     rows_rejected: int = 0
     buffered_rows: int = 0
+    insert_seconds: float = 0.0  # summed over successful inserts (mean = insert_seconds / inserts)
+    insert_last_s: float = 0.0
+    insert_max_s: float = 0.0
     last_error: str = ""
     per_table: dict[str, int] = field(default_factory=dict)
 
@@ -271,6 +274,7 @@ class ClickHouseWriter:
             self._cut(force)
             while self._pending:
                 batch = self._pending[0]
+                began = time.perf_counter()
                 try:
                     self._insert(batch)
                 except (SinkUnavailable, SinkMisconfigured):
@@ -288,6 +292,10 @@ class ClickHouseWriter:
                     self._buffered -= batch.data.num_rows
                     self._stats.rows_inserted += batch.data.num_rows
                     self._stats.inserts += 1
+                    took = time.perf_counter() - began
+                    self._stats.insert_seconds += took
+                    self._stats.insert_last_s = took
+                    self._stats.insert_max_s = max(self._stats.insert_max_s, took)
                     self._stats.per_table[batch.table] = self._stats.per_table.get(batch.table, 0) + batch.data.num_rows
                 inserted += batch.data.num_rows
         return inserted

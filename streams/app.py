@@ -12,6 +12,7 @@ and rebalances `streams.recovery`, what the worker reports `streams.stats`, Kafk
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import faust
@@ -25,8 +26,11 @@ from streams import recovery
 from streams.allocator import keep_freed_memory
 from streams.credentials import broker_credentials
 from streams.decode import MessageBatch
+from streams.exporter import WorkerView, serve_metrics
 from streams.transport import BatchApp
 from streams.worker import StreamWorker
+
+log = logging.getLogger(__name__)
 
 
 def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
@@ -84,6 +88,15 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint() -> None:
         await recovery.checkpoint(worker)
+
+    if settings.metrics_port >= 0:
+
+        @app.task
+        async def serve_worker_metrics() -> None:
+            server = serve_metrics(WorkerView(worker.stats, worker.writer.stats), settings.metrics_host,
+                                   settings.metrics_port)
+            worker.stats.metrics_port = server.server_port
+            log.info("metrics on http://%s:%d/metrics", settings.metrics_host, server.server_port)
 
     @app.timer(interval=1.0)
     async def housekeeping() -> None:

@@ -51,12 +51,17 @@ class WorkerStats:
     lag: int = 0
     partitions: int = 0
     paused: bool = False
+    metrics_port: int = -1  # where /metrics and /health answer (-1: not served)
     last_error: str = ""
     per_topic: dict[str, int] = field(default_factory=dict)
+    dead_by_reason: dict[str, int] = field(default_factory=dict)
+    lag_by_partition: dict[str, int] = field(default_factory=dict)  # "topic:partition" -> offsets behind
 
 
 def count_outputs(stats: WorkerStats, topic: str, out: Outputs) -> None:
     stats.dead_letters += len(out.dead)
+    for letter in out.dead:
+        stats.dead_by_reason[letter.reason] = stats.dead_by_reason.get(letter.reason, 0) + 1
     stats.incidents_opened += sum(1 for m in out.alerts if m["event"] == "opened")
     stats.incidents_resolved += sum(1 for m in out.alerts if m["event"] == "resolved")
     if topic == SIGNALS_TOPIC:  # the incident stage: its messages are windows, not events
@@ -98,16 +103,16 @@ async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, Stage]) -> d
     return {tp: int(off) for tp, off in ends.items() if off is not None}
 
 
-def consumer_lag(consumer: Any, pipelines: Mapping[str, Stage], end_offsets: Mapping[TP, int]) -> int:
-    """Offsets not yet processed, summed over the owned partitions whose end is known."""
-    lag = 0
+def consumer_lag(consumer: Any, pipelines: Mapping[str, Stage], end_offsets: Mapping[TP, int]) -> dict[str, int]:
+    """Offsets not yet processed per owned partition ("topic:partition") whose end is known."""
+    lag = {}
     for topic, pipeline in pipelines.items():
         for p, state in pipeline.partitions.items():
             tp = TP(topic, p)
             fetched = consumer.highwater(tp) if consumer else None
             high = max(int(fetched) if fetched is not None else -1, end_offsets.get(tp, -1))
             if high >= 0:
-                lag += max(0, high - state.next_offset)
+                lag[f"{topic}:{p}"] = max(0, high - state.next_offset)
     return lag
 
 

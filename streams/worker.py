@@ -104,5 +104,6 @@ class StreamWorker:
         self.end_offsets = await broker_end_offsets(self.app.consumer, self.pipelines)
 
     def write_stats(self) -> None:
-        self.stats.lag = consumer_lag(self.app.consumer, self.pipelines, self.end_offsets)
+        self.stats.lag_by_partition = consumer_lag(self.app.consumer, self.pipelines, self.end_offsets)
+        self.stats.lag = sum(self.stats.lag_by_partition.values())
         write_stats(self.settings.data_dir, self.stats, self.writer.stats())

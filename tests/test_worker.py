@@ -105,18 +105,41 @@ def test_replayed_morning_equals_the_engine_run_directly(broker: LocalBroker, mo
     directory, tables = morning
     b = fresh_broker(broker, tmp_path)
     dsn = f"chdb://{tmp_path / 'store.chdb'}"
-    worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}", tansu_env(b)).start()
+    env = tansu_env(b) | {"IOC_METRICS_PORT": "0"}  # a free port, written to the stats file
+    worker = WorkerProcess(tmp_path / "w", b.url, dsn, f"t-{uuid.uuid4().hex[:8]}", env).start()
     try:
         worker.wait_ready()
         replay_dir(directory, b.url, fmt="json", settings=Settings(), progress=False)
         wait_all_done([worker], total_events(tables))
         stats = worker.stats()
+        metrics, health = scrape(stats["metrics_port"])
     finally:
         worker.stop()
         b.stop()
     assert stats["dead_letters"] == 0 and stats["late"] == 0
     assert_store_matches(dsn, expected, tables, tmp_path / "dump")
     assert_incidents_match(dsn, tables, tmp_path / "dump")
+    # the Prometheus endpoint tells the same story as the stats file
+    assert health == (200, "ok")
+    assert sum(v for (name, _), v in metrics.items() if name == "ioc_events_in_total") == total_events(tables)
+    assert metrics[("ioc_rows_inserted_total", ())] == stats["writer"]["rows_inserted"]
+    assert metrics[("ioc_incidents_opened_total", ())] == stats["incidents_opened"] > 0
+    assert {labels for name, labels in metrics if name == "ioc_consumer_lag"} and all(
+        v == 0 for (name, _), v in metrics.items() if name == "ioc_consumer_lag")
+
+
+def scrape(port: int) -> tuple[dict[tuple[str, tuple], float], tuple[int, str]]:
+    """The worker's /metrics as {(sample name, labels): value} and its /health (status code, status)."""
+    import json
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as reply:
+        return samples, (reply.status, json.loads(reply.read())["status"])
 
 
 def test_malformed_messages_are_dead_lettered_and_the_rest_unaffected(broker: LocalBroker, morning, expected,
