@@ -15,7 +15,7 @@ from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.builders.playlist import Playlist, PlaylistItem
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
-from dashboards import filings, network, pipeline, service_centers, wall
+from dashboards import filings, network, pipeline, service_centers, service_index, wall
 from dashboards.common import FOLDER_TITLE, FOLDER_UID
 from dashboards.targets import Targets
 
@@ -39,6 +39,7 @@ DASHBOARDS: tuple[DashboardSpec, ...] = (
     DashboardSpec(service_centers.UID, "service-centers", service_centers.build, True),
     DashboardSpec(filings.UID, "filings", filings.build, True),
     DashboardSpec(network.UID, "network", network.build, True),
+    DashboardSpec(service_index.UID, "service-index", service_index.build, True),
     DashboardSpec(pipeline.UID, "pipeline", pipeline.build, False),
 )
 

@@ -1,6 +1,8 @@
-"""What every IOC dashboard shares: time zone, links, the alerts annotation, SQL fragments."""
+"""What every IOC dashboard shares: time zone, links, the incidents annotation, SQL fragments."""
 
 from __future__ import annotations
+
+import re
 
 from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard, DashboardLink, TimePicker
 from grafana_foundation_sdk.models.dashboard import DashboardLinkType
@@ -45,12 +47,25 @@ def base(uid: str, title: str, *, description: str, time_from: str = "now-24h", 
     )
 
 
-def alerts_annotation(name: str, where: str, color: str = "red") -> AnnotationQuery:
-    """Alerts from the `alerts` table as annotations: a marker per alert in the time range.
+# Incidents open at some point of the time range (incidents_current: one row per incident).
+INCIDENTS_IN_RANGE = "`start` <= $__toTime AND (`end` IS NULL OR `end` >= $__fromTime)"
 
-    `where` narrows them (family, severity, the dashboard's scope); it is SQL on the alerts table.
-    Columns are the names Grafana maps by default (standard annotation support): `time`, `text`, and
-    `tags`, a comma-separated string Grafana splits into tags (filterable per dashboard).
+
+def any_subject_in(scope: str) -> str:
+    """A scope filter `x IN (SELECT id FROM ...)` (dashboards.scope) turned into one on an incident:
+    true when any of its `subjects` is in scope (an outage upstream counts where it cuts off)."""
+    match = re.fullmatch(r"x IN \(SELECT (\w+) (FROM .*)\)", scope, flags=re.S)
+    if match is None:
+        raise ValueError(f"not a scope filter on x: {scope}")
+    return f"hasAny(subjects, (SELECT groupArray({match.group(1)}) {match.group(2)}))"
+
+
+def incidents_annotation(name: str, where: str, color: str = "red") -> AnnotationQuery:
+    """Incidents as annotation regions: from their start to their end (now while open).
+
+    `where` narrows them (family, severity, the dashboard's scope); it is SQL on `incidents_current`.
+    Columns are the names Grafana maps by default: `time`, `timeEnd`, `text`, and `tags`, a
+    comma-separated string Grafana splits into tags (filterable per dashboard).
     """
     target = (
         ClickHouseQueryBuilder()
@@ -58,10 +73,11 @@ def alerts_annotation(name: str, where: str, color: str = "red") -> AnnotationQu
         .datasource(ref())
         .table()
         .raw_sql(sql(f"""
-            SELECT event_time AS time, concat(severity, ' ', rule, ': ', message) AS text,
-                   concat(family, ',', severity, ',', rule) AS tags
-            FROM alerts FINAL
-            WHERE $__timeFilter(event_time) AND {where}
+            SELECT `start` AS time, ifNull(`end`, $__toTime) AS timeEnd,
+                   concat(severity, ' (', state, '): ', title) AS text,
+                   concat(family, ',', severity, ',', state) AS tags
+            FROM incidents_current
+            WHERE `start` <= $__toTime AND (`end` IS NULL OR `end` >= $__fromTime) AND {where}
             ORDER BY time
             LIMIT 500
         """))

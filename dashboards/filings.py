@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.common import alerts_annotation, base
+from dashboards.common import any_subject_in, base, incidents_annotation
 from dashboards.panels import FIVE_MINUTES, bargauge_panel, stat_panel, table_panel, timeseries_panel
 from dashboards.scope import agency_scope, agency_var, commune_var, province_var
 from dashboards.targets import Targets, at_least, neutral
@@ -100,5 +100,6 @@ def build(targets: Targets) -> Dashboard:
         """, w=18, h=10, thresholds=neutral(),
         units={c: "percentunit" for c in ("online_application", "online_payment", "on_time", "electronic_results")}))
 
-    return d.annotation(alerts_annotation(
-        "Filing alerts", f"family = 'filings' AND {agency_scope('subject')}", color="yellow"))
+    return d.annotation(incidents_annotation(
+        "Filing incidents", f"family = 'filings' AND {any_subject_in(agency_scope('x'))}",
+        color="yellow"))

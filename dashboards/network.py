@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.common import alerts_annotation, base
+from dashboards.common import any_subject_in, base, incidents_annotation
 from dashboards.panels import ONE_MINUTE, stat_panel, table_panel, timeseries_panel
 from dashboards.scope import agency_var, commune_var, node_scope, province_var
 from dashboards.targets import Targets, availability, count_alarm, neutral
@@ -111,4 +111,5 @@ def build(targets: Targets) -> Dashboard:
         units={"availability": "percentunit", "latency_p95_ms": "ms", "mean_loss": "percentunit",
                "peak_utilisation": "percentunit"}))
 
-    return d.annotation(alerts_annotation("Network alerts", f"family = 'network' AND {node_scope('subject')}"))
+    return d.annotation(incidents_annotation(
+        "Network incidents", f"family = 'network' AND {any_subject_in(node_scope('x'))}"))

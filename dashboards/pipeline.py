@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.common import alerts_annotation, base
+from dashboards.common import INCIDENTS_IN_RANGE, base, incidents_annotation
 from dashboards.panels import EVENTS_PER_S, ONE_MINUTE, stat_panel, table_panel, timeseries_panel
 from dashboards.targets import Targets, count_alarm, neutral
 
@@ -30,14 +30,15 @@ def _union(parts: list[str]) -> str:
 
 def build(targets: Targets) -> Dashboard:
     del targets  # no KPI here; the signature matches the other dashboards
-    d = base(UID, "Alerts and pipeline", extra_tags=("pipeline",),
-             description="Alerts raised by the streams; flow, delay, checkpoints, dead letters and late events.")
+    d = base(UID, "Incidents and pipeline", extra_tags=("pipeline",),
+             description="Incidents found by the streams; flow, delay, checkpoints, dead letters and late events.")
 
-    d = d.with_panel(stat_panel("Alerts", "SELECT count() AS alerts FROM alerts FINAL WHERE $__timeFilter(event_time)",
-                                unit="short", w=4, h=4))
     d = d.with_panel(stat_panel(
-        "Critical alerts", "SELECT count() AS critical FROM alerts FINAL "
-                           "WHERE $__timeFilter(event_time) AND severity = 'critical'",
+        "Incidents", f"SELECT count() AS incidents FROM incidents_current WHERE {INCIDENTS_IN_RANGE}",
+        unit="short", w=4, h=4, description="Incidents open at some point of the time range."))
+    d = d.with_panel(stat_panel(
+        "Critical incidents", "SELECT count() AS critical FROM incidents_current "
+                              f"WHERE {INCIDENTS_IN_RANGE} AND severity = 'critical'",
         unit="short", thresholds=count_alarm(), w=4, h=4))
     d = d.with_panel(stat_panel(
         "Dead letters", "SELECT count() AS dead_letters FROM deadletters FINAL WHERE $__timeFilter(received_at)",
@@ -67,10 +68,10 @@ def build(targets: Targets) -> Dashboard:
         description="Age of the stalest partition checkpoint (workers write one every IOC_CHECKPOINT_INTERVAL_S)."))
 
     d = d.with_panel(timeseries_panel(
-        "Alerts by severity", """
-            SELECT $__timeInterval(event_time) AS time, severity, count() AS alerts
-            FROM alerts FINAL
-            WHERE $__timeFilter(event_time)
+        "Incidents opened, by severity", """
+            SELECT $__timeInterval(`start`) AS time, severity, count() AS incidents
+            FROM incidents_current
+            WHERE $__timeFilter(`start`)
             GROUP BY time, severity
             ORDER BY time, severity
         """, unit="short", min_interval=ONE_MINUTE, w=12, stacked_bars=True))
@@ -120,13 +121,15 @@ def build(targets: Targets) -> Dashboard:
         """, unit="short", min_interval=ONE_MINUTE, w=12, stacked_bars=True))
 
     d = d.with_panel(table_panel(
-        "Recent alerts", """
-            SELECT event_time AS time, severity, family, rule, subject, value, threshold, message
-            FROM alerts FINAL
-            WHERE $__timeFilter(event_time)
-            ORDER BY event_time DESC, alert_id
+        "Recent incidents", f"""
+            SELECT `start` AS started, `end` AS ended, state, severity, family, title, arrayStringConcat(rules, ', ')
+                   AS rules, length(subjects) AS subjects, length(communes) AS communes,
+                   dateDiff('second', `start`, detected_at) AS detection_s, incident_id
+            FROM incidents_current
+            WHERE {INCIDENTS_IN_RANGE}
+            ORDER BY `start` DESC, incident_id
             LIMIT 200
-        """, w=24, h=9, thresholds=neutral()))
+        """, w=24, h=9, units={"detection_s": "s"}, thresholds=neutral()))
     d = d.with_panel(table_panel(
         "Dead letters by reason", """
             SELECT source_topic AS topic, reason, count() AS letters, sum(payload_bytes) AS bytes,
@@ -154,4 +157,4 @@ def build(targets: Targets) -> Dashboard:
             LIMIT 100
         """, w=24, h=7, thresholds=neutral()))
 
-    return d.annotation(alerts_annotation("Alerts", "1 = 1"))
+    return d.annotation(incidents_annotation("Incidents", "1 = 1"))

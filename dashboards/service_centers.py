@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.common import TIMEZONE, alerts_annotation, base
+from dashboards.common import TIMEZONE, any_subject_in, base, incidents_annotation
 from dashboards.panels import ONE_MINUTE, gauge_panel, stat_panel, table_panel, timeseries_panel
 from dashboards.scope import center_scope, center_var, commune_var, province_var
 from dashboards.targets import Targets, at_least, at_most, neutral
@@ -109,5 +109,6 @@ def build(targets: Targets) -> Dashboard:
         """, w=24, h=10, thresholds=neutral(),
         units={"abandonment": "percentunit", "mean_wait_s": "s", "wait_p90_s": "s"}))
 
-    return d.annotation(alerts_annotation(
-        "Service-center alerts", f"family = 'service_center' AND {center_scope('subject')}", color="orange"))
+    return d.annotation(incidents_annotation(
+        "Service-center incidents", f"family = 'service_center' AND {any_subject_in(center_scope('x'))}",
+        color="orange"))

@@ -66,7 +66,7 @@ def at_most(target: float) -> ThresholdsConfig:
 
 
 def count_alarm(at: float = 1) -> ThresholdsConfig:
-    """Counts that should be zero (nodes in outage, critical alerts): red from `at`."""
+    """Counts that should be zero (nodes in outage, critical incidents): red from `at`."""
     return ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps([
         Threshold(value=None, color=GREEN),
         Threshold(value=at, color=RED),

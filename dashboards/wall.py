@@ -1,7 +1,7 @@
 """IOC Wall: the kiosk screen of the operations center. Dark, large type, refreshed every 10 s.
 
 Everything is "today, now" (Asia/Ho_Chi_Minh): KPIs against the scenario targets, queues at the
-service centers, the network, active alerts and the event flow. No template variables: the wall
+service centers, the network, open incidents and the event flow. No template variables: the wall
 shows the whole province; the drill-downs narrow it down.
 """
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.common import TODAY, alerts_annotation, base
+from dashboards.common import TIMEZONE, TODAY, base, incidents_annotation
 from dashboards.panels import EVENTS_PER_S, ONE_MINUTE, bargauge_panel, stat_panel, table_panel, timeseries_panel
+from dashboards.service_index import index_row
 from dashboards.targets import Targets, at_least, at_most, availability, count_alarm, neutral
 
 UID = "ioc-wall"
-# An alert is "active" while its rule keeps firing: the rules re-raise every window (1 minute) while
-# the condition holds, so anything raised in the last 10 minutes is still on.
-ACTIVE = "event_time > $__toTime - INTERVAL 10 MINUTE AND event_time <= $__toTime"
+# An incident is open at the end of the range when it started by then and had not ended (a replayed
+# day seen later shows what was open at that moment).
+OPEN_AT_END = "`start` <= $__toTime AND (`end` IS NULL OR `end` > $__toTime)"
 # "Flowing": events whose event time falls in the 5 minutes before the end of the range.
 RECENT = "event_time > $__toTime - INTERVAL 5 MINUTE AND event_time <= $__toTime"
 
@@ -30,9 +31,12 @@ def _filings_share(numerator: str, denominator: str, alias: str) -> str:
 
 
 def build(targets: Targets) -> Dashboard:
-    d = base(UID, "IOC Wall", description="Today at a glance: filings against targets, queues, network, alerts.",
+    d = base(UID, "IOC Wall", description="Today at a glance: filings against targets, queues, network, incidents.",
              time_from="now/d", refresh="10s", extra_tags=("wall",)).readonly()
     big = {"big": True, "w": 4, "h": 5}
+
+    # Row 0: the Decision 766 service index and its five groups, month to date (what leaders are ranked by).
+    d = index_row(d, big=True)
 
     # Row 1: administrative procedures today against the targets of the scenario.
     d = d.with_panel(stat_panel(
@@ -105,16 +109,16 @@ def build(targets: Targets) -> Dashboard:
         """, unit="short", thresholds=count_alarm(), **big,
         description="Outage sessions still open: last down probe within the 2-minute session gap."))
 
-    # Row 3: alerts and the event flow.
+    # Row 3: incidents and the event flow.
     d = d.with_panel(stat_panel(
-        "Active alerts", f"SELECT uniqExact(rule, subject) AS active_alerts FROM alerts FINAL WHERE {ACTIVE}",
+        "Open incidents", f"SELECT count() AS open_incidents FROM incidents_current WHERE {OPEN_AT_END}",
         unit="short", thresholds=count_alarm(), big=True, w=4, h=5,
-        description="Distinct rule x subject raised in the last 10 minutes."))
+        description="One per problem (a node down with the communes below it is one), acknowledged or not."))
     d = d.with_panel(stat_panel(
-        "Critical alerts", f"""
-            SELECT uniqExact(rule, subject) AS critical_alerts
-            FROM alerts FINAL
-            WHERE {ACTIVE} AND severity = 'critical'
+        "Critical incidents", f"""
+            SELECT count() AS critical_incidents
+            FROM incidents_current
+            WHERE {OPEN_AT_END} AND severity = 'critical'
         """, unit="short", thresholds=count_alarm(), big=True, w=4, h=5))
     d = d.with_panel(stat_panel(
         "Events flowing", f"""
@@ -143,7 +147,7 @@ def build(targets: Targets) -> Dashboard:
             ORDER BY time, series
         """, unit="short", min_interval=ONE_MINUTE, w=12, h=5))
 
-    # Row 4: where the queues are, and what is firing.
+    # Row 4: where the queues are, and what is wrong.
     d = d.with_panel(bargauge_panel(
         "Waiting now by center", f"""
             SELECT c.name AS center, q.waiting AS waiting
@@ -159,14 +163,16 @@ def build(targets: Targets) -> Dashboard:
             LIMIT 10
         """, unit="short", thresholds=neutral(), w=8, h=10, lo=0))
     d = d.with_panel(table_panel(
-        "Alerts firing now", f"""
-            SELECT max(event_time) AS last_raised, severity, rule, subject,
-                   argMax(message, event_time) AS message
-            FROM alerts FINAL
-            WHERE {ACTIVE}
-            GROUP BY severity, rule, subject
-            ORDER BY severity = 'critical' DESC, last_raised DESC
+        "Incidents today", f"""
+            SELECT severity, if({OPEN_AT_END}, if(state = 'acknowledged', 'acknowledged', 'open'), 'resolved')
+                   AS state, title, `start` AS started,
+                   dateDiff('minute', `start`, if({OPEN_AT_END}, $__toTime, `end`)) AS minutes,
+                   length(subjects) AS subjects, length(communes) AS communes
+            FROM incidents_current
+            WHERE `start` <= $__toTime AND (`end` IS NULL OR `end` >= toStartOfDay($__toTime, '{TIMEZONE}'))
+            ORDER BY state = 'resolved', indexOf(['critical', 'warning', 'info'], severity), started DESC
             LIMIT 20
-        """, w=16, h=10))
+        """, w=16, h=10, units={"minutes": "m"},
+        description="Open ones first, most severe first; minutes till now while open."))
 
-    return d.annotation(alerts_annotation("Critical alerts", "severity = 'critical'"))
+    return d.annotation(incidents_annotation("Critical incidents", "severity = 'critical'"))

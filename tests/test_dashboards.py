@@ -122,6 +122,7 @@ SCENARIOS = [
     Scenario("ioc-network", FULL_DAY, {}, expect_data=True),
     Scenario("ioc-network", FULL_DAY, {"commune": ("QNG-C005",)}, expect_data=True),
     Scenario("ioc-pipeline", FULL_DAY, {}, expect_data=True),
+    Scenario("ioc-service-index", MID_MORNING, {}, expect_data=True),
 ]
 
 
@@ -169,6 +170,11 @@ def check_result(kind: str, columns: list[tuple[str, str]], rows: list[tuple[Any
     elif kind == "table":
         if not columns:
             problems.append("table has no columns")
+    elif kind == "geomap":  # markers at coords: latitude and longitude fields, a value to colour by
+        if not {"latitude", "longitude"} <= set(names) or not any(NUMERIC.match(t) for t in types):
+            problems.append(f"geomap markers need latitude, longitude and a value, got {columns}")
+        if expect_data and rows and any(r[names.index("latitude")] is None for r in rows):
+            problems.append("geomap marker without coordinates")
     else:
         problems.append(f"unexpected panel type {kind}")
     if expect_data and not rows:
@@ -196,7 +202,8 @@ def run_panels(client: Any, model: dict[str, Any], scenario: Scenario, skip_side
                 continue
             for p in check_result(panel["type"], columns, rows, scenario.expect_data or side):
                 problems.append(f"{panel['title']!r} ({panel['type']}): {p}\n{sql}")
-            results[panel["title"]] = rows
+            ref_id = target.get("refId", "A")
+            results[panel["title"] if ref_id == "A" else f"{panel['title']} {ref_id}"] = rows
     for annotation in model.get("annotations", {}).get("list", []):
         sql = Expansion(scenario.time_range, 60_000, variables).expand(annotation["target"]["rawSql"])
         columns = dict(_describe(client, sql))
@@ -286,7 +293,13 @@ def test_wall_kpis_equal_independent_sql_over_raw_events(client: Any, models: di
     """).result_rows
     assert _stat(results, "Nodes in outage") == down
     if time_range == MID_MORNING:
-        assert down == 1 and _stat(results, "Waiting now") > 0 and _stat(results, "Critical alerts") >= 1
+        assert down == 1 and _stat(results, "Waiting now") > 0 and _stat(results, "Critical incidents") >= 1
+        assert _stat(results, "Open incidents") >= 2  # the node outage and the queue surge
+        ((index,),) = client.query("SELECT total FROM service_index WHERE period = 'mtd' AND "
+                                   "unit_level = 'province' AND day = '2025-07-14'").result_rows
+        assert _stat(results, "Service index (766), month to date") == pytest.approx(index) and 0 < index < 100
+        today = results["Incidents today"]
+        assert any(r[1] == "open" and r[0] == "critical" for r in today), today
         assert results["Waiting now by center"][0][0].endswith("tỉnh Quảng Ngãi")  # the surge is there
 
 
@@ -393,7 +406,8 @@ def test_every_datasource_reference_is_provisioned(models: dict[str, Any]) -> No
 def test_queries_read_deduplicated_tables_with_final_and_filter_on_the_sorting_key(models: dict[str, Any]) -> None:
     """Re-emitted windows and redelivered events must never count twice (FINAL), and aggregate/raw
     reads start with a predicate on the first sorting-key column (time) so granules are pruned."""
-    dedup = r"(agg_\w+|raw_\w+|network_outages|late_events|alerts|deadletters|stream_checkpoints)"
+    dedup = (r"(agg_\w+|raw_\w+|network_outages|late_events|incidents|incident_acks|rollup_\w+|deadletters"
+             r"|stream_checkpoints)")
     problems = []
     for model in models.values():
         sqls = [(p["title"], t["rawSql"]) for p in model["panels"] for t in p["targets"]]
@@ -428,7 +442,8 @@ def test_wall_is_a_dark_kiosk_screen_refreshed_every_10_s(models: dict[str, Any]
     assert big and all(p["options"]["text"]["valueSize"] >= 48 for p in big)
     playlist = catalog.playlist_model()
     assert playlist["items"][0]["value"] == wall.UID
-    assert {i["value"] for i in playlist["items"]} == {wall.UID, "ioc-service-centers", "ioc-filings", "ioc-network"}
+    assert {i["value"] for i in playlist["items"]} == {wall.UID, "ioc-service-centers", "ioc-filings", "ioc-network",
+                                                         "ioc-service-index"}
     assert len({p["id"] for p in model["panels"]}) == len(model["panels"])
     for model in models.values():
         titles = [p["title"] for p in model["panels"]]

@@ -142,7 +142,7 @@ def test_topics_created_by_compose_are_the_models_topics() -> None:
     from models.events import ALL_TOPICS
 
     script = (REPO / "deploy/create_topics.py").read_text()
-    assert "ALL_TOPICS" in script and len(ALL_TOPICS) == 5
+    assert "ALL_TOPICS" in script and len(ALL_TOPICS) == 6  # 3 families, signals, alerts, dead letters
 
 
 # ---------------------------------------------------------------- push
