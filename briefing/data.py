@@ -18,10 +18,6 @@ from clickhouse_connect.driver.client import Client
 from briefing import queries as q
 
 TZ = ZoneInfo(q.LOCAL_TZ)
-NETWORK_WINDOW = timedelta(minutes=1)  # streams/specs.py: network windows are 1-minute tumbling
-# A degraded link has a few windows just under the loss threshold now and then; to a leader that is still
-# one incident, so loss_high windows at most this far apart are one episode.
-EPISODE_GAP = timedelta(minutes=5)
 HOURS = 24
 
 
@@ -219,15 +215,22 @@ class Incident:
 
 
 @dataclass(frozen=True)
-class AlertGroup:
-    rule: str
+class DayIncident:
+    """An incident (streams/incidents.py) open at some point of the day: what the operators handled."""
+
+    incident_id: str
     severity: str
     family: str
-    alerts: int
+    subject: str
+    title: str
+    start: datetime  # UTC
+    end: datetime | None  # None: still open
     subjects: int
-    first_at: datetime  # UTC
-    last_at: datetime
-    top_subject: str
+    communes: int  # the impact: communes cut off or slowed
+    detection_s: int
+
+    def duration_min(self, until: datetime) -> float:
+        return ((self.end or until) - self.start).total_seconds() / 60
 
 
 @dataclass(frozen=True)
@@ -238,8 +241,8 @@ class Hourly:
     filings_in_person: tuple[int, ...] = (0,) * HOURS
     wait_p90_s: tuple[float | None, ...] = (None,) * HOURS
     availability: tuple[float | None, ...] = (None,) * HOURS
-    alerts_critical: tuple[int, ...] = (0,) * HOURS
-    alerts_other: tuple[int, ...] = (0,) * HOURS
+    incidents_critical: tuple[int, ...] = (0,) * HOURS  # incidents open during the hour
+    incidents_other: tuple[int, ...] = (0,) * HOURS
     node_availability: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
 
 
@@ -276,8 +279,8 @@ class BriefingData:
     dims: Dimensions
     open_dossiers: tuple[OpenDossiers, ...]
     centers: tuple[CenterDay, ...]
-    incidents: tuple[Incident, ...]
-    alerts: tuple[AlertGroup, ...]
+    incidents: tuple[Incident, ...]  # network: outages and degraded links, with their nodes' availability
+    day_incidents: tuple[DayIncident, ...]
     hourly: Hourly
 
     @property
@@ -321,28 +324,6 @@ def load_totals(client: Client, day: date) -> DayData:
     return DayData(window, filings, service, NetworkTotals(nodes), agencies)
 
 
-def degraded_episodes(windows: Sequence[tuple[str, datetime]]) -> list[Incident]:
-    """Runs of loss_high windows of a node (sorted by node, then time; gaps up to EPISODE_GAP bridged) as
-    one incident each, from the first window's start to the last window's end."""
-    incidents: list[Incident] = []
-    run: list[datetime] = []
-    node = ""
-
-    def close() -> None:
-        if run:
-            start = run[0] - NETWORK_WINDOW
-            incidents.append(Incident(node, "degraded", start, (run[-1] - start).total_seconds() / 60))
-
-    for subject, end in windows:
-        end = as_utc(end)
-        if subject != node or not run or end - run[-1] > NETWORK_WINDOW + EPISODE_GAP:
-            close()
-            node, run = subject, []
-        run.append(end)
-    close()
-    return incidents
-
-
 def _hourly(rows: Sequence[Sequence[Any]], default: Any) -> tuple[Any, ...]:
     values = [default] * HOURS
     for h, value in rows:
@@ -353,7 +334,7 @@ def _hourly(rows: Sequence[Sequence[Any]], default: Any) -> tuple[Any, ...]:
 def load_hourly(client: Client, window: DayWindow, nodes: Sequence[str]) -> Hourly:
     params = window.params()
     filings = _rows(client, q.HOURLY_FILINGS, params)
-    alerts = _rows(client, q.HOURLY_ALERTS, params)
+    incidents = _rows(client, q.HOURLY_INCIDENTS, params)
     per_node: dict[str, list[float | None]] = {n: [None] * HOURS for n in nodes}
     if nodes:
         for node, h, availability in _rows(client, q.HOURLY_NODES, params | {"nodes": list(nodes)}):
@@ -363,8 +344,8 @@ def load_hourly(client: Client, window: DayWindow, nodes: Sequence[str]) -> Hour
         filings_in_person=_hourly([(h, _int(p)) for h, _, p in filings], 0),
         wait_p90_s=_hourly(_rows(client, q.HOURLY_WAIT, params), None),
         availability=_hourly(_rows(client, q.HOURLY_NETWORK, params), None),
-        alerts_critical=_hourly([(h, _int(c)) for h, c, _ in alerts], 0),
-        alerts_other=_hourly([(h, _int(o)) for h, _, o in alerts], 0),
+        incidents_critical=_hourly([(h, _int(c)) for h, c, _ in incidents], 0),
+        incidents_other=_hourly([(h, _int(o)) for h, _, o in incidents], 0),
         node_availability={n: tuple(v) for n, v in per_node.items()},
     )
 
@@ -380,10 +361,14 @@ def load_briefing_data(client: Client, day: date, province: str = "QNG") -> Brie
                     for c, i, ca, a, wc, ws, p90 in _rows(client, q.CENTER_DAYS, params))
     outages = [Incident(node, "outage", as_utc(start), float(duration) / 60)
                for node, start, _end, duration in _rows(client, q.OUTAGES, params)]
-    incidents = sorted(outages + degraded_episodes(_rows(client, q.LOSS_WINDOWS, params)),
-                       key=lambda i: (i.start, i.node_id))
-    alerts = tuple(AlertGroup(rule, sev, fam, _int(n), _int(s), as_utc(first), as_utc(last), top)
-                   for rule, sev, fam, n, s, first, last, top in _rows(client, q.ALERT_GROUPS, params))
+    rows = _rows(client, q.DAY_INCIDENTS, params)
+    day_incidents = [DayIncident(i, sev, fam, subj, title, as_utc(start), None if end is None else as_utc(end),
+                                 _int(n), _int(c), _int(det))
+                     for i, sev, fam, subj, title, start, end, n, c, det, _ in rows]
+    until = current.window.end
+    degraded = [Incident(d.subject, "degraded", d.start, d.duration_min(until))
+                for d, row in zip(day_incidents, rows, strict=True) if d.family == "network" and row[10]]
+    incidents = sorted(outages + degraded, key=lambda i: (i.start, i.node_id))
     nodes = list(dict.fromkeys(i.node_id for i in incidents))
     return BriefingData(
         day=current,
@@ -392,6 +377,6 @@ def load_briefing_data(client: Client, day: date, province: str = "QNG") -> Brie
         open_dossiers=open_dossiers,
         centers=centers,
         incidents=tuple(incidents),
-        alerts=alerts,
+        day_incidents=tuple(day_incidents),
         hourly=load_hourly(client, current.window, nodes),
     )

@@ -17,7 +17,7 @@ GAP_KPIS = ("online_application", "on_time")  # the two targets an agency is ran
 MIN_DOSSIERS = 5  # a share over fewer dossiers says little about an agency: left out of its gap
 TOP = 5
 MAX_INCIDENTS = 4  # rows that keep the page to one A4 sheet; the rest are counted in a note
-MAX_ALERT_ROWS = 6
+MAX_INCIDENT_ROWS = 5
 NEAR_TARGET = {"share": 0.05, "minutes": 3.0}  # within this of target: amber, not red
 
 

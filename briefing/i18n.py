@@ -39,7 +39,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "sec_dossiers": ("Hồ sơ trễ hạn và sắp đến hạn", "Late dossiers and early warning"),
     "sec_hotspots": ("Điểm nóng tại Trung tâm Phục vụ hành chính công", "Service-center hot spots"),
     "sec_network": ("Sự cố mạng và SLA", "Network incidents and SLA"),
-    "sec_alerts": ("Cảnh báo trong ngày", "Alerts of the day"),
+    "sec_day_incidents": ("Sự cố trong ngày", "Incidents of the day"),
     # KPIs
     "online_application": ("Nộp hồ sơ trực tuyến", "Online applications"),
     "online_payment": ("Thanh toán trực tuyến", "Online payment"),
@@ -68,7 +68,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "chart_filings": ("Hồ sơ tiếp nhận theo giờ", "Dossiers received per hour"),
     "chart_wait": ("Thời gian chờ p90 theo giờ (phút)", "Wait p90 per hour (min)"),
     "chart_network": ("Độ khả dụng mạng theo giờ (%)", "Network availability per hour (%)"),
-    "chart_alerts": ("Cảnh báo theo giờ", "Alerts per hour"),
+    "chart_incidents": ("Sự cố đang diễn ra theo giờ", "Incidents open per hour"),
     "online": ("trực tuyến", "online"),
     "in_person": ("trực tiếp", "in person"),
     # entity tables
@@ -121,16 +121,17 @@ TEXT: dict[str, tuple[str, str]] = {
     "below_sla": ("Dưới SLA: {}.", "Below SLA: {}."),
     "no_incidents": ("Không có sự cố mạng.", "No network incidents."),
     "more_incidents": ("Và {} sự cố khác không liệt kê.", "And {} more incidents not listed."),
-    # alerts
-    "col_rule": ("Loại cảnh báo", "Alert"),
+    # incidents of the day
     "col_severity": ("Mức độ", "Severity"),
-    "col_count": ("Số lần", "Count"),
-    "col_subjects": ("Đối tượng", "Subjects"),
+    "col_incident": ("Sự cố", "Incident"),
     "col_time": ("Thời gian", "Time"),
-    "col_top_subject": ("Nhiều nhất", "Most frequent"),
-    "no_alerts": ("Không có cảnh báo.", "No alerts."),
-    "more_alert_kinds": ("{} loại khác không liệt kê.", "{} more kinds not listed."),
-    "alerts_total": ("Tổng: {} cảnh báo ({} nghiêm trọng).", "Total: {} alerts ({} critical)."),
+    "col_impact": ("Ảnh hưởng", "Impact"),
+    "col_detected": ("Phát hiện sau", "Detected after"),
+    "impact": ("{} đối tượng, {} xã", "{} subjects, {} communes"),
+    "still_open": ("chưa xử lý xong", "still open"),
+    "no_day_incidents": ("Không có sự cố.", "No incidents."),
+    "incidents_total": ("Tổng: {} sự cố ({} nghiêm trọng), cộng dồn {} giờ.",
+                        "Total: {} incidents ({} critical), {} h in all."),
     "critical": ("Nghiêm trọng", "Critical"),
     "warning": ("Cảnh báo", "Warning"),
     "info": ("Thông tin", "Info"),
@@ -144,9 +145,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "rule_deadline_warning": ("Hồ sơ sắp đến hạn (24 giờ)", "Dossier due within 24 h"),
     "rule_deadline_missed": ("Hồ sơ quá hạn", "Dossier past due"),
     "footer": (
-        "Nguồn: bảng ClickHouse daily_*, agg_*, raw_filings, network_outages, alerts (đã khử trùng lặp). "
+        "Nguồn: bảng ClickHouse daily_*, agg_*, raw_filings, network_outages, incidents (đã khử trùng lặp). "
         "Ngày theo giờ Việt Nam (UTC+7). Mục tiêu: kịch bản {}.",
-        "Source: ClickHouse tables daily_*, agg_*, raw_filings, network_outages, alerts (deduplicated). "
+        "Source: ClickHouse tables daily_*, agg_*, raw_filings, network_outages, incidents (deduplicated). "
         "Days are Vietnam local days (UTC+7). Targets: scenario {}.",
     ),
 }

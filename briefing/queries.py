@@ -76,27 +76,13 @@ WHERE `start` < {END} AND `end` > {START}
 ORDER BY `start`, node_id
 """
 
-# Threshold alerts carry their window's end as event time: a window of the day ends in (start, end].
-LOSS_WINDOWS = f"""
-SELECT subject, event_time
-FROM alerts FINAL
-WHERE rule = 'loss_high' AND event_time > {START} AND event_time <= {END}
-ORDER BY subject, event_time
-"""
-
-ALERT_GROUPS = f"""
-SELECT
-    rule, severity, family, sum(n) AS alerts, count() AS subjects, min(first_at), max(last_at),
-    argMin(subject, (-toInt64(n), subject)) AS top_subject
-FROM
-(
-    SELECT rule, severity, family, subject, count() AS n, min(event_time) AS first_at, max(event_time) AS last_at
-    FROM alerts FINAL
-    WHERE event_time >= {START} AND event_time < {END}
-    GROUP BY rule, severity, family, subject
-)
-GROUP BY rule, severity, family
-ORDER BY severity = 'critical' DESC, alerts DESC, rule
+# Incidents (streams/incidents.py) that were open at some point of the day, latest version each.
+DAY_INCIDENTS = f"""
+SELECT incident_id, severity, family, subject, title, `start`, `end`, length(subjects), length(communes),
+       dateDiff('second', `start`, detected_at), has(rules, 'loss_high') AND NOT has(rules, 'node_down')
+FROM incidents_current
+WHERE `start` < {END} AND (`end` IS NULL OR `end` > {START})
+ORDER BY indexOf(['critical', 'warning', 'info'], severity), `start`, incident_id
 """
 
 HOURLY_FILINGS = f"""
@@ -132,10 +118,15 @@ GROUP BY node_id, h
 ORDER BY node_id, h
 """
 
-HOURLY_ALERTS = f"""
-SELECT toHour(event_time, '{LOCAL_TZ}') AS h, countIf(severity = 'critical'), countIf(severity != 'critical')
-FROM alerts FINAL
-WHERE event_time >= {START} AND event_time < {END}
+HOURLY_INCIDENTS = f"""
+SELECT h, countIf(severity = 'critical'), countIf(severity != 'critical')
+FROM (
+    SELECT severity, arrayJoin(range(toHour(greatest(`start`, {START}), '{LOCAL_TZ}'),
+                                     toHour(least(ifNull(`end`, {END}), {END}) - INTERVAL 1 MILLISECOND,
+                                            '{LOCAL_TZ}') + 1)) AS h
+    FROM incidents_current
+    WHERE `start` < {END} AND (`end` IS NULL OR `end` > {START})
+)
 GROUP BY h
 ORDER BY h
 """

@@ -243,11 +243,11 @@ def section_charts(lang: Lang, data: BriefingData, targets: dict[str, float]) ->
     network = svg.line(pct, [f"{hours[i]} · {lang.percent(h.availability[i])}" for i in range(24)],
                        label=lang.t("chart_network"), color=ONLINE_COLOR, low=min(99.0, low - 0.1), high=100.0,
                        reference=None if target is None else target * 100, fmt=lambda v: lang.decimal(v, 1))
-    alerts = svg.stacked_bars(
-        [(h.alerts_critical, BAD), (h.alerts_other, NEAR)],
-        [f"{hours[i]} · {lang.t('critical')} {lang.integer(h.alerts_critical[i])} · {lang.t('warning')} "
-         f"{lang.integer(h.alerts_other[i])}" for i in range(24)],
-        label=lang.t("chart_alerts"), fmt=lambda v: lang.integer(int(v)))
+    incidents = svg.stacked_bars(
+        [(h.incidents_critical, BAD), (h.incidents_other, NEAR)],
+        [f"{hours[i]} · {lang.t('critical')} {lang.integer(h.incidents_critical[i])} · {lang.t('warning')} "
+         f"{lang.integer(h.incidents_other[i])}" for i in range(24)],
+        label=lang.t("chart_incidents"), fmt=lambda v: lang.integer(int(v)))
 
     def legend(*items: tuple[str, str]) -> str:
         return '<span class="legend">' + "".join(f'<i style="background:{c}"></i>{_e(t)}' for t, c in items) \
@@ -258,7 +258,7 @@ def section_charts(lang: Lang, data: BriefingData, targets: dict[str, float]) ->
          filings),
         (lang.t("chart_wait"), legend(), wait),
         (lang.t("chart_network"), legend(), network),
-        (lang.t("chart_alerts"), legend((lang.t("critical"), BAD), (lang.t("warning"), NEAR)), alerts),
+        (lang.t("chart_incidents"), legend((lang.t("critical"), BAD), (lang.t("warning"), NEAR)), incidents),
     ]
     body = "".join(f"<figure><figcaption>{_e(t)} {leg}</figcaption>{chart}</figure>" for t, leg, chart in figures)
     return _section("hourly", lang.t("sec_hourly"), f'<div class="charts">{body}</div>')
@@ -329,8 +329,7 @@ def section_hotspots(lang: Lang, names: Names, data: BriefingData) -> str:
 
 
 def _start(lang: Lang, incident: Incident, day: date) -> str:
-    local = _local(incident.start)
-    return lang.clock(local) if local.date() == day else f"{lang.short_day(local.date())} {lang.clock(local)}"
+    return _clock_on(lang, incident.start, day)
 
 
 def section_network(lang: Lang, names: Names, data: BriefingData, targets: dict[str, float]) -> str:
@@ -368,22 +367,33 @@ def section_network(lang: Lang, names: Names, data: BriefingData, targets: dict[
     return _section("network", lang.t("sec_network"), "".join(parts))
 
 
-def section_alerts(lang: Lang, names: Names, data: BriefingData) -> str:
-    if not data.alerts:
-        return _section("alerts", lang.t("sec_alerts"), _empty(lang.t("no_alerts")))
-    total = sum(a.alerts for a in data.alerts)
-    critical = sum(a.alerts for a in data.alerts if a.severity == "critical")
-    rows = [(_e(lang.rule(a.rule)), f'<span class="sev-{_e(a.severity)}">{_e(lang.severity(a.severity))}</span>',
-             _e(lang.integer(a.alerts)), _e(lang.integer(a.subjects)),
-             _e(f"{lang.clock(_local(a.first_at))}–{lang.clock(_local(a.last_at))}"),
-             _e(names.subject(a.family, a.top_subject))) for a in data.alerts[: fig.MAX_ALERT_ROWS]]
-    table = _table([(lang.t("col_rule"), False), (lang.t("col_severity"), False), (lang.t("col_count"), True),
-                    (lang.t("col_subjects"), True), (lang.t("col_time"), True), (lang.t("col_top_subject"), False)],
+def section_day_incidents(lang: Lang, names: Names, data: BriefingData) -> str:
+    """The day's incidents (not alerts: one row per problem) with their duration and impact."""
+    shown = data.day_incidents
+    if not shown:
+        return _section("day_incidents", lang.t("sec_day_incidents"), _empty(lang.t("no_day_incidents")))
+    day, until = data.day.window.day, data.day.window.end
+    rows = []
+    for i in shown[: fig.MAX_INCIDENT_ROWS]:
+        end = lang.t("still_open") if i.end is None else _clock_on(lang, i.end, day)
+        rows.append((f'<span class="sev-{_e(i.severity)}">{_e(lang.severity(i.severity))}</span>', _e(i.title),
+                     _e(f"{_clock_on(lang, i.start, day)}–{end}"), _e(lang.minutes(i.duration_min(until), 0)),
+                     _e(lang.t("impact", lang.integer(i.subjects), lang.integer(i.communes))),
+                     _e(lang.minutes(i.detection_s / 60, 0))))
+    table = _table([(lang.t("col_severity"), False), (lang.t("col_incident"), False), (lang.t("col_time"), True),
+                    (lang.t("col_duration"), True), (lang.t("col_impact"), False), (lang.t("col_detected"), True)],
                    rows)
-    note = lang.t("alerts_total", lang.integer(total), lang.integer(critical))
-    if len(data.alerts) > fig.MAX_ALERT_ROWS:
-        note += " " + lang.t("more_alert_kinds", len(data.alerts) - fig.MAX_ALERT_ROWS)
-    return _section("alerts", lang.t("sec_alerts"), f'{table}<p class="note">{_e(note)}</p>')
+    critical = sum(1 for i in shown if i.severity == "critical")
+    hours = sum(i.duration_min(until) for i in shown) / 60
+    note = lang.t("incidents_total", lang.integer(len(shown)), lang.integer(critical), lang.decimal(hours, 1))
+    if len(shown) > fig.MAX_INCIDENT_ROWS:
+        note += " " + lang.t("more_incidents", len(shown) - fig.MAX_INCIDENT_ROWS)
+    return _section("day_incidents", lang.t("sec_day_incidents"), f'{table}<p class="note">{_e(note)}</p>')
+
+
+def _clock_on(lang: Lang, when: datetime, day: date) -> str:
+    local = _local(when)
+    return lang.clock(local) if local.date() == day else f"{lang.short_day(local.date())} {lang.clock(local)}"
 
 
 # ---------------------------------------------------------------- pages
@@ -417,7 +427,7 @@ def render_page(data: BriefingData, lang: Lang, targets: dict[str, float], *, ge
         section_agencies(lang, names, data, targets),
         f'<div class="two">{section_dossiers(lang, names, data)}{section_hotspots(lang, names, data)}</div>',
         section_network(lang, names, data, targets),
-        section_alerts(lang, names, data),
+        section_day_incidents(lang, names, data),
         f'<footer>{_e(lang.t("footer", scenario))}</footer>',
     ])
     return PAGE.substitute(lang=lang.code, title=_e(title), css=CSS, body=body)

@@ -18,7 +18,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from briefing import figures as fig
-from briefing.data import BriefingData, FilingTotals, degraded_episodes, load_briefing_data
+from briefing.data import BriefingData, FilingTotals, load_briefing_data
 from briefing.i18n import NBSP, TEXT, Lang
 from briefing.render import Names, render_page
 
@@ -129,15 +129,6 @@ def test_number_and_date_formats_per_language() -> None:
         Lang("fr")
     assert all(len(pair) == 2 for pair in TEXT.values())
     assert all(all(pair) for key, pair in TEXT.items() if not key.startswith("center_en"))  # no label left empty
-
-
-def test_loss_windows_become_degradation_episodes() -> None:
-    t0 = datetime(2025, 7, 14, 7, 0)  # window ends, naive UTC as clickhouse-connect returns them
-    ends = [t0 + timedelta(minutes=m) for m in (*range(1, 41), *range(44, 91), 120)]  # a 3-minute dip, then later
-    windows = [("N-A", e) for e in ends] + [("N-B", t0 + timedelta(minutes=5))]
-    episodes = degraded_episodes(windows)
-    assert [(i.node_id, i.start.replace(tzinfo=None), i.duration_min) for i in episodes] == [
-        ("N-A", t0, 90.0), ("N-A", t0 + timedelta(minutes=119), 1.0), ("N-B", t0 + timedelta(minutes=4), 1.0)]
 
 
 # ---------------------------------------------------------------- headline KPIs
@@ -345,16 +336,14 @@ def test_network_incidents_and_sla_equal_sql(client: Client, data: BriefingData,
     outages = sql(client, f"""
         SELECT node_id, toTimeZone(`start`, '{TZ}'), duration_s FROM network_outages FINAL
         WHERE toDate(`start`, '{TZ}') = {{day:Date}} OR toDate(`end`, '{TZ}') = {{day:Date}} ORDER BY `start`""")
-    # a degradation: the node's loss_high windows (alert time = window end); one unbroken run per node here
+    # a degradation: an incident of the loss rule on a node (not an outage, which network_outages has)
     degraded = sql(client, f"""
-        SELECT subject, toTimeZone(min(event_time) - INTERVAL 1 MINUTE, '{TZ}'), count(),
-               dateDiff('minute', min(event_time), max(event_time)) + 1
-        FROM alerts FINAL
-        WHERE rule = 'loss_high' AND toDate(event_time - INTERVAL 1 MINUTE, '{TZ}') = {{day:Date}}
-        GROUP BY subject""")
-    assert all(n == span for _, _, n, span in degraded)
+        SELECT subject, toTimeZone(`start`, '{TZ}'), dateDiff('second', `start`, `end`) / 60
+        FROM incidents_current
+        WHERE family = 'network' AND has(rules, 'loss_high') AND NOT has(rules, 'node_down')
+          AND toDate(`start`, '{TZ}') = {{day:Date}}""")
     expected = sorted([(n, "outage", s.replace(tzinfo=None), d / 60) for n, s, d in outages]
-                      + [(n, "degraded", s.replace(tzinfo=None), float(m)) for n, s, m, _ in degraded],
+                      + [(n, "degraded", s.replace(tzinfo=None), float(m)) for n, s, m in degraded],
                       key=lambda x: (x[2], x[0]))
     got = [(i.node_id, i.kind, i.start.astimezone(LOCAL).replace(tzinfo=None), i.duration_min)
            for i in data.incidents]
@@ -390,29 +379,36 @@ def test_network_incidents_and_sla_equal_sql(client: Client, data: BriefingData,
     assert Names(data.dims, Lang("vi")).affected("CORE-01") == "toàn tỉnh"
 
 
-# ---------------------------------------------------------------- alerts
+# ---------------------------------------------------------------- incidents of the day
 
 
-def test_alerts_of_the_day_equal_sql(client: Client, data: BriefingData, pages: dict[str, str]) -> None:
-    groups = sql(client, f"""
-        SELECT rule, severity, count(), uniqExact(subject), toTimeZone(min(event_time), '{TZ}'),
-               toTimeZone(max(event_time), '{TZ}')
-        FROM alerts FINAL WHERE toDate(event_time, '{TZ}') = {{day:Date}}
-        GROUP BY rule, severity ORDER BY severity = 'critical' DESC, count() DESC, rule""")
-    tops = dict(sql(client, f"""
-        SELECT rule, subject FROM alerts FINAL WHERE toDate(event_time, '{TZ}') = {{day:Date}}
-        GROUP BY rule, subject ORDER BY rule, count() DESC, subject LIMIT 1 BY rule"""))
-    assert [(a.rule, a.severity, a.alerts, a.subjects) for a in data.alerts] == [g[:4] for g in groups]
-    assert len(groups) <= fig.MAX_ALERT_ROWS
-    total, critical = sum(g[2] for g in groups), sum(g[2] for g in groups if g[1] == "critical")
+def test_incidents_of_the_day_equal_sql(client: Client, data: BriefingData, pages: dict[str, str]) -> None:
+    """One row per incident open during the day (not one per breaching window), with its duration and
+    impact; the simulated Monday has its node outage, degraded link, queue surge and portal outage."""
+    rows = sql(client, f"""
+        SELECT severity, title, toTimeZone(`start`, '{TZ}'), toTimeZone(`end`, '{TZ}'), length(subjects),
+               length(communes), family
+        FROM incidents_current
+        WHERE toDate(`start`, '{TZ}') <= {{day:Date}} AND (`end` IS NULL OR toDate(`end`, '{TZ}') >= {{day:Date}})
+        ORDER BY indexOf(['critical', 'warning', 'info'], severity), `start`, incident_id""")
+    assert [(i.severity, i.title, i.subjects, i.communes) for i in data.day_incidents] == [
+        (r[0], r[1], r[4], r[5]) for r in rows]
+    assert {r[6] for r in rows} == {"network", "service_center", "filings"}
+    shown = rows[: fig.MAX_INCIDENT_ROWS]  # the most severe first; the rest are counted in the note
+    hours = sum(((r[3] or r[2]) - r[2]).total_seconds() for r in rows) / 3600
+    critical = sum(1 for r in rows if r[0] == "critical")
     for lang in LANGS:
-        lg, names = Lang(lang), Names(data.dims, Lang(lang))
-        families = {a.rule: a.family for a in data.alerts}
+        lg = Lang(lang)
         page = Sections(pages[lang])
-        assert page.rows("alerts") == [
-            [normal(lg.rule(r)), lg.severity(s), lg.integer(n), lg.integer(u), f"{first:%H:%M}–{last:%H:%M}",
-             normal(names.subject(families[r], tops[r]))] for r, s, n, u, first, last in groups]
-        assert normal(lg.t("alerts_total", lg.integer(total), lg.integer(critical))) in page.section_text("alerts")
+        got = page.rows("day_incidents")
+        assert [row[:3] for row in got] == [
+            [lg.severity(r[0]), normal(r[1]), f"{r[2]:%H:%M}–" + (f"{r[3]:%H:%M}" if r[3] else lg.t("still_open"))]
+            for r in shown]
+        assert [row[4] for row in got] == [normal(lg.t("impact", lg.integer(r[4]), lg.integer(r[5]))) for r in shown]
+        if len(rows) > len(shown):
+            assert normal(lg.t("more_incidents", len(rows) - len(shown))) in page.section_text("day_incidents")
+        assert normal(lg.t("incidents_total", lg.integer(len(rows)), lg.integer(critical), lg.decimal(hours, 1))) \
+            in page.section_text("day_incidents")
 
 
 # ---------------------------------------------------------------- charts
@@ -430,9 +426,13 @@ def test_hourly_charts_equal_the_raw_events(client: Client, data: BriefingData, 
                arrayElement(arraySort(groupArray(wait_s)), toUInt64(floor(0.9 * (count() - 1))) + 1)
         FROM raw_service_center FINAL WHERE kind = 'called' AND toDate(event_time, '{TZ}') = {{day:Date}}
         GROUP BY h"""))
-    alerts = {h: (c, o) for h, c, o in sql(client, f"""
-        SELECT toHour(event_time, '{TZ}') AS h, countIf(severity = 'critical'), countIf(severity != 'critical')
-        FROM alerts FINAL WHERE toDate(event_time, '{TZ}') = {{day:Date}} GROUP BY h""")}
+    open_hours: dict[int, list[int]] = {}  # per local hour: critical, other incidents open during it
+    start, end = data.day.window.start, data.day.window.end
+    for i in data.day_incidents:
+        first = max(i.start, start).astimezone(ZoneInfo(TZ)).hour
+        last = (min(i.end or end, end) - timedelta(milliseconds=1)).astimezone(ZoneInfo(TZ)).hour
+        for hour in range(first, last + 1):
+            open_hours.setdefault(hour, [0, 0])[0 if i.severity == "critical" else 1] += 1
     h = data.hourly
     assert list(zip(h.filings_online, h.filings_in_person, strict=True)) == [filings.get(i, (0, 0)) for i in range(24)]
     assert list(h.availability) == pytest.approx([availability.get(i) for i in range(24)], rel=1e-12)
@@ -440,7 +440,8 @@ def test_hourly_charts_equal_the_raw_events(client: Client, data: BriefingData, 
     for i, v in enumerate(h.wait_p90_s):
         if v is not None:
             assert v == pytest.approx(wait[i], rel=SKETCH_REL_ERROR)
-    assert list(zip(h.alerts_critical, h.alerts_other, strict=True)) == [alerts.get(i, (0, 0)) for i in range(24)]
+    assert [list(p) for p in zip(h.incidents_critical, h.incidents_other, strict=True)] == [
+        open_hours.get(i, [0, 0]) for i in range(24)]
     for lang in LANGS:  # each bar and point carries its figure in a <title>
         lg, page = Lang(lang), pages[lang]
         for i, (o, p) in filings.items():
@@ -459,11 +460,11 @@ def test_both_languages_render_with_their_own_words(pages: dict[str, str]) -> No
     for text in ("Bản tin sáng IOC", "Thứ Hai, 14/07/2025", "Nộp hồ sơ trực tuyến", "Thanh toán trực tuyến",
                  "Số hóa hồ sơ", "Giải quyết đúng hạn", "Trả kết quả điện tử", "Tái sử dụng dữ liệu số",
                  "Xã, phường chậm nhất", "Sở, ngành chậm nhất", "Hồ sơ trễ hạn và sắp đến hạn", "Sự cố mạng và SLA",
-                 "Cảnh báo trong ngày", "Quảng Ngãi", "Mất kết nối", "Nghiêm trọng", "Sở Tư pháp"):
+                 "Sự cố trong ngày", "Quảng Ngãi", "Mất kết nối", "Nghiêm trọng", "Sở Tư pháp"):
         assert text in vi, text
     for text in ("IOC morning briefing", "Monday 14 July 2025", "Online applications", "Processed on time",
                  "Communes lagging most", "Departments lagging most", "Network incidents and SLA",
-                 "Alerts of the day", "Quang Ngai", "Link down", "Critical", "Department of Justice"):
+                 "Incidents of the day", "Quang Ngai", "Link down", "Critical", "Department of Justice"):
         assert text in en, text
     # numbers in each language's convention, never the other's
     assert re.search(r"\d+,\d\d\u00a0%", vi) and not re.search(r"\d\.\d\d%", vi)
@@ -491,7 +492,7 @@ def test_ioc_briefing_command_writes_the_page(day_dsn: str, tmp_path: Path, caps
     assert main(["briefing", "--date", "2025-07-15", "--lang", "vi", "--clickhouse", day_dsn, "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out)
     html = out.read_text(encoding="utf-8")
-    assert "Số liệu ngày Thứ Hai, 14/07/2025" in html and 'data-section="alerts"' in html
+    assert "Số liệu ngày Thứ Hai, 14/07/2025" in html and 'data-section="day_incidents"' in html
 
 
 def test_ioc_briefing_explains_a_store_without_the_schema(client: Client, chdb_store: Path, tmp_path: Path,

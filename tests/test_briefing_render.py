@@ -27,7 +27,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from briefing import figures as fig
-from briefing.data import AlertGroup, BriefingData, FilingTotals, load_briefing_data
+from briefing.data import BriefingData, FilingTotals, load_briefing_data
 from briefing.i18n import Lang
 from briefing.render import Names, render_page
 from models.settings import Settings
@@ -39,7 +39,7 @@ WEEK_BEFORE = DAY - timedelta(days=7)
 TZ = "Asia/Ho_Chi_Minh"
 GENERATED = datetime(2025, 7, 15, 0, 0, tzinfo=UTC)
 DATABASE = "briefing_weeks"
-COPIED = ("raw_filings", "agg_filings", "agg_service_center", "agg_network", "network_outages", "alerts")
+COPIED = ("raw_filings", "agg_filings", "agg_service_center", "agg_network", "network_outages", "incidents")
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
 
@@ -250,11 +250,10 @@ def test_chromium_renders_a_non_blank_page(data: BriefingData, targets: dict[str
 
 
 def crowded(data: BriefingData) -> BriefingData:
-    """The same day with every capped list overflowing: more incidents and alert kinds than fit."""
+    """The same day with every capped list overflowing: more network incidents and incidents than fit."""
     incidents = data.incidents * (fig.MAX_INCIDENTS + 1)
-    extra = tuple(AlertGroup(f"rule_{n}", "warning", "network", 1, 1, data.alerts[0].first_at,
-                             data.alerts[0].last_at, data.alerts[0].top_subject) for n in range(fig.MAX_ALERT_ROWS))
-    return replace(data, incidents=incidents, alerts=data.alerts + extra)
+    extra = tuple(replace(data.day_incidents[0], incident_id=f"extra-{n}") for n in range(fig.MAX_INCIDENT_ROWS))
+    return replace(data, incidents=incidents, day_incidents=data.day_incidents + extra)
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
