@@ -234,6 +234,42 @@ class DayIncident:
 
 
 @dataclass(frozen=True)
+class ServiceIndex:
+    """The Decision 766 index of the province (out of 100) and of its communes, as stored."""
+
+    day: float | None = None
+    mtd: float | None = None
+    week_before: float | None = None  # the same weekday a week earlier
+    previous_mtd: float | None = None  # the previous month, to the same day of the month
+    trend: tuple[tuple[date, float], ...] = ()  # the last 4 weeks, day by day
+    lowest: tuple[tuple[str, float], ...] = ()  # communes, month to date
+    improved: tuple[tuple[str, float], ...] = ()  # communes: day minus the same weekday a week before
+
+    @property
+    def has_data(self) -> bool:
+        return self.day is not None or self.mtd is not None
+
+
+def _month_before(day: date) -> date:
+    first = day.replace(day=1) - timedelta(days=1)
+    return first.replace(day=min(day.day, first.day))
+
+
+def load_service_index(client: Client, day: date, top: int = 5) -> ServiceIndex:
+    week, month = day - timedelta(days=7), _month_before(day)
+    found = {(p, d): t for p, d, t in _rows(client, q.INDEX_PROVINCE, {"days": [day, week, month]})}
+    communes = _rows(client, q.INDEX_COMMUNES, {"day": day})
+    lowest = sorted(((c, float(m)) for c, m, _, _ in communes if m is not None), key=lambda x: (x[1], x[0]))
+    gains = sorted(((c, float(d) - float(w)) for c, _, d, w in communes if d is not None and w is not None),
+                   key=lambda x: (-x[1], x[0]))
+    return ServiceIndex(
+        day=found.get(("day", day)), mtd=found.get(("mtd", day)), week_before=found.get(("day", week)),
+        previous_mtd=found.get(("mtd", month)),
+        trend=tuple((d, float(t)) for d, t in _rows(client, q.INDEX_TREND, {"day": day}) if t is not None),
+        lowest=tuple(lowest[:top]), improved=tuple(g for g in gains[:top] if g[1] > 0))
+
+
+@dataclass(frozen=True)
 class Hourly:
     """Per local hour 0..23; None where no window fell in the hour."""
 
@@ -282,6 +318,7 @@ class BriefingData:
     incidents: tuple[Incident, ...]  # network: outages and degraded links, with their nodes' availability
     day_incidents: tuple[DayIncident, ...]
     hourly: Hourly
+    index: ServiceIndex = ServiceIndex()
 
     @property
     def has_data(self) -> bool:
@@ -379,4 +416,5 @@ def load_briefing_data(client: Client, day: date, province: str = "QNG") -> Brie
         incidents=tuple(incidents),
         day_incidents=tuple(day_incidents),
         hourly=load_hourly(client, current.window, nodes),
+        index=load_service_index(client, day),
     )

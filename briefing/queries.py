@@ -136,3 +136,30 @@ AGENCIES = "SELECT agency_code, name, name_en, level, commune_code FROM dim_agen
 COMMUNES = "SELECT commune_code, name FROM dim_communes ORDER BY commune_code"
 CENTERS = "SELECT center_id, name, level, commune_code FROM dim_centers ORDER BY center_id"
 NODES = "SELECT node_id, role, agency_code, commune_code FROM dim_nodes ORDER BY node_id"
+
+# The Decision 766 index (sinks/service_index.py): the province's rows for the day and the comparisons.
+INDEX_PROVINCE = """
+SELECT period, day, total
+FROM service_index
+WHERE unit_level = 'province' AND day IN {days:Array(Date)}
+"""
+
+INDEX_TREND = """
+SELECT day, total
+FROM service_index
+WHERE unit_level = 'province' AND period = 'day' AND day > {day:Date} - 28 AND day <= {day:Date}
+ORDER BY day
+"""
+
+# Communes month to date, lowest first; and their day against the same weekday a week before.
+INDEX_COMMUNES = """
+SELECT m.unit_code, m.total, d.total, w.total
+FROM (SELECT unit_code, total FROM service_index
+      WHERE period = 'mtd' AND unit_level = 'commune' AND day = {day:Date}) AS m
+LEFT JOIN (SELECT unit_code, total FROM service_index
+           WHERE period = 'day' AND unit_level = 'commune' AND day = {day:Date}) AS d ON d.unit_code = m.unit_code
+LEFT JOIN (SELECT unit_code, total FROM service_index
+           WHERE period = 'day' AND unit_level = 'commune' AND day = {day:Date} - 7) AS w ON w.unit_code = m.unit_code
+ORDER BY m.unit_code
+SETTINGS join_use_nulls = 1
+"""

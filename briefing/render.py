@@ -367,6 +367,37 @@ def section_network(lang: Lang, names: Names, data: BriefingData, targets: dict[
     return _section("network", lang.t("sec_network"), "".join(parts))
 
 
+def section_index(lang: Lang, names: Names, data: BriefingData) -> str:
+    """The Decision 766 index: the day and month to date against a week and a month before, its trend,
+    the communes lowest month to date and those improved most on a week."""
+    ix = data.index
+    if not ix.has_data:
+        return _section("index", lang.t("sec_index"), _empty(lang.t("no_data")))
+
+    def delta(now: float | None, before: float | None, against: str) -> str:
+        if now is None or before is None:
+            return ""
+        change = lang.signed(now - before, lambda v: lang.decimal(v, 1))
+        return f" <small>({_e(change)} {_e(lang.t(against))})</small>"
+
+    big = (f'<div data-figure="index_day"><span>{_e(lang.t("index_day"))}</span><b>{_e(lang.decimal(ix.day, 1))}</b>'
+           f'{delta(ix.day, ix.week_before, "vs_week")}</div>'
+           f'<div data-figure="index_mtd"><span>{_e(lang.t("index_mtd"))}</span><b>{_e(lang.decimal(ix.mtd, 1))}</b>'
+           f'{delta(ix.mtd, ix.previous_mtd, "vs_month")}</div>')
+    if len(ix.trend) >= 2:
+        values = [t for _, t in ix.trend]
+        big += (f'<div data-figure="index_trend"><span>{_e(lang.t("index_trend", len(ix.trend)))}</span>'
+                f'{svg.sparkline(values, low=min(values) - 1, high=max(values) + 1, color=NEAR, label="index")}</div>')
+    commune = lambda code: names.dims.communes.get(code, code)  # noqa: E731
+    lists = [f'<span data-list="index_lowest">{_e(lang.t("index_lowest"))}: '
+             + _e(", ".join(f"{commune(c)} {lang.decimal(v, 1)}" for c, v in ix.lowest)) + "</span>"]
+    if ix.improved:
+        lists.append(f'<span data-list="index_improved">{_e(lang.t("index_improved"))}: '
+                     + _e(", ".join(f"{commune(c)} +{lang.decimal(v, 1)}" for c, v in ix.improved)) + "</span>")
+    inner = f'<div class="big">{big}</div><p class="note">{" · ".join(lists)}</p>'
+    return _section("index", lang.t("sec_index"), inner)
+
+
 def section_day_incidents(lang: Lang, names: Names, data: BriefingData) -> str:
     """The day's incidents (not alerts: one row per problem) with their duration and impact."""
     shown = data.day_incidents
@@ -423,6 +454,7 @@ def render_page(data: BriefingData, lang: Lang, targets: dict[str, float], *, ge
     body = "\n".join([
         _header(lang, names, day, generated, data.week_before.window.day),
         section_kpis(lang, data, targets),
+        section_index(lang, names, data),
         section_charts(lang, data, targets),
         section_agencies(lang, names, data, targets),
         f'<div class="two">{section_dossiers(lang, names, data)}{section_hotspots(lang, names, data)}</div>',

@@ -235,9 +235,9 @@ def test_lagging_agencies_equal_the_raw_events(client: Client, data: BriefingDat
     raw = expected_gaps(sql(client, RAW_AGENCIES), level, targets)
     late = dict(sql(client, f"""SELECT agency_code, countIf(kind = 'processed' AND NOT on_time) FROM raw_filings FINAL
                                 WHERE toDate(event_time, '{TZ}') = {{day:Date}} GROUP BY agency_code"""))
-    ranked = sorted((c for c, v in raw.items() if v[3]), key=lambda c: (-raw[c][3], -late.get(c, 0), c))[:5]
+    ranked = sorted((c for c, v in raw.items() if v[3]), key=lambda c: (-raw[c][3], -late.get(c, 0), c))[: fig.TOP]
     shown = fig.lagging(data, level, targets)
-    assert [s.day.code for s in shown] == ranked and len(ranked) == 5
+    assert [s.day.code for s in shown] == ranked and len(ranked) == fig.TOP
     for s in shown:
         assert (s.day.submitted, s.online, s.on_time, s.gap) == pytest.approx(raw[s.day.code][:4])
     for lang in LANGS:
@@ -291,7 +291,7 @@ def test_late_and_due_dossiers_equal_the_raw_events(client: Client, data: Briefi
     assert fig.late_totals(rows) == totals
     # the simulated day: backlog dossiers processed late, none of its own fell due, tomorrow's are warned about
     assert totals[0] > 0 and totals[1] == 0 and totals[2] > 0
-    top = sorted(expected, key=lambda c: (-(expected[c][0] + expected[c][1]), -expected[c][2], c))[:5]
+    top = sorted(expected, key=lambda c: (-(expected[c][0] + expected[c][1]), -expected[c][2], c))[: fig.TOP]
     for lang in LANGS:
         page, lg, names = Sections(pages[lang]), Lang(lang), Names(data.dims, Lang(lang))
         for key, total in zip(("processed_late", "became_overdue", "due_soon"), totals, strict=True):
@@ -313,7 +313,7 @@ def test_hotspots_equal_the_raw_events(client: Client, data: BriefingData, pages
         SELECT center_id, arrayElement(arraySort(groupArray(wait_s)), toUInt64(floor(0.9 * (count() - 1))) + 1)
         FROM raw_service_center FINAL WHERE kind = 'called' AND toDate(event_time, '{TZ}') = {{day:Date}}
         GROUP BY center_id"""))
-    top = sorted(sketch, key=lambda c: (-sketch[c], -raw[c][2] / (raw[c][1] + raw[c][2]), c))[:5]
+    top = sorted(sketch, key=lambda c: (-sketch[c], -raw[c][2] / (raw[c][1] + raw[c][2]), c))[: fig.TOP]
     spots = fig.hotspots(data)
     assert [c.center_id for c in spots] == top and top[0] == "QNG-HCC"  # the surge at the provincial center
     for c in spots:

@@ -152,9 +152,9 @@ def test_most_improved_equal_the_raw_events(client: Client, data: BriefingData, 
                                             level: str, section: str) -> None:
     now, before = gaps(client, DAY, level, targets), gaps(client, WEEK_BEFORE, level, targets)
     better = {c: before[c] - now[c] for c in before if c in now and now[c] < before[c]}
-    top = sorted(better, key=lambda c: (-better[c], c))[:5]
+    top = sorted(better, key=lambda c: (-better[c], c))[: fig.TOP]
     moves = fig.improved(data, level, targets)
-    assert [m.code for m in moves] == top and len(top) == 5
+    assert [m.code for m in moves] == top and len(top) == fig.TOP
     assert [g for m in moves for g in (m.gap_before, m.gap_now)] == pytest.approx([g for c in top
                                                                                   for g in (before[c], now[c])])
     for lang in ("vi", "en"):
@@ -247,6 +247,33 @@ def test_chromium_renders_a_non_blank_page(data: BriefingData, targets: dict[str
     # the status colours of the page are there: red (below target) and green (met)
     assert ((pixels[:, :, 0] > 170) & (pixels[:, :, 1] < 80) & (pixels[:, :, 2] < 80)).sum() > 100
     assert ((pixels[:, :, 1] > 110) & (pixels[:, :, 0] < 60) & (pixels[:, :, 2] < 110)).sum() > 100
+
+
+def test_service_index_section_equals_the_stored_index(client: Client, data: BriefingData,
+                                                       targets: dict[str, float]) -> None:
+    """The day and month to date against a week before, the trend, the lowest and most improved communes,
+    in both languages (the index itself is checked against raw events in tests/test_service_index.py)."""
+    got = {(p, d): t for p, d, t in sql(client, "SELECT period, day, total FROM service_index "
+                                                "WHERE unit_level = 'province'", DAY)}
+    ix = data.index
+    assert ix.day == got[("day", DAY)] and ix.mtd == got[("mtd", DAY)] and ix.week_before == got[("day", WEEK_BEFORE)]
+    assert [d for d, _ in ix.trend] == [WEEK_BEFORE, DAY]  # the store holds two days of the last four weeks
+    lowest = sql(client, "SELECT unit_code, total FROM service_index WHERE period = 'mtd' AND unit_level = 'commune' "
+                         "AND day = {day:Date} ORDER BY total, unit_code LIMIT 5", DAY)
+    assert list(ix.lowest) == lowest
+    gains = sql(client, """
+        SELECT d.unit_code, d.total - w.total AS gain
+        FROM (SELECT * FROM service_index WHERE period = 'day' AND unit_level = 'commune' AND day = {day:Date}) AS d
+        INNER JOIN (SELECT * FROM service_index WHERE period = 'day' AND unit_level = 'commune'
+                    AND day = {day:Date} - 7) AS w ON w.unit_code = d.unit_code
+        WHERE gain > 0 ORDER BY gain DESC, d.unit_code LIMIT 5""", DAY)
+    assert [c for c, _ in ix.improved] == [c for c, _ in gains] and ix.improved
+    for lang in ("vi", "en"):
+        lg = Lang(lang)
+        html = render_page(data, lg, targets, generated=GENERATED)
+        section = html[html.index('data-section="index"'):html.index("</section>", html.index('data-section="index"'))]
+        assert lg.t("sec_index") in html and lg.decimal(ix.mtd, 1) in section and lg.t("index_improved") in section
+        assert data.dims.communes[lowest[0][0]] in section
 
 
 def crowded(data: BriefingData) -> BriefingData:
