@@ -4,7 +4,7 @@ One INSERT ... SELECT recomputes every day of the rollups (or the days from `sin
 unit and day (agencies from `daily_filings`; the service centers' ratings from `daily_service_center`,
 an agency's being those of the centers at its level in its commune, the provincial center's for the
 provincial departments), the same counts summed month-to-date, the shares and group scores of
-`models.service_index`, the ranking. Weights are validated numbers, written into the SQL as literals.
+`models.service_index`, the ranking. Weights are bound parameters.
 """
 
 from __future__ import annotations
@@ -72,20 +72,30 @@ periods AS (
 
 
 def _group_sql(weights: IndexWeights) -> tuple[str, str]:
-    """(the five group scores as columns, the total) as SQL over the count columns."""
+    """(the five group scores as columns, the total) as SQL over the count columns. Group and share names
+    are validated against `GROUPS` and `SHARE_SQL`; their numbers are bound (`index_parameters`)."""
     groups, total_num, total_den = [], [], []
     for g in weights.groups:
-        num = " + ".join(f"{w!r} * ifNull({SHARE_SQL[s]}, 0)" for s, w in g.parts)
-        den = " + ".join(f"{w!r} * ({SHARE_SQL[s]} IS NOT NULL)" for s, w in g.parts)
-        groups.append(f"if(({den}) > 0, {g.points!r} * ({num}) / ({den}), NULL) AS {g.name}")
+        num = " + ".join(f"{{w_{g.name}_{s}:Float64}} * ifNull({SHARE_SQL[s]}, 0)" for s, _ in g.parts)
+        den = " + ".join(f"{{w_{g.name}_{s}:Float64}} * ({SHARE_SQL[s]} IS NOT NULL)" for s, _ in g.parts)
+        groups.append(f"if(({den}) > 0, {{points_{g.name}:Float64}} * ({num}) / ({den}), NULL) AS {g.name}")
         total_num.append(f"ifNull({g.name}, 0)")
-        total_den.append(f"{g.points!r} * ({g.name} IS NOT NULL)")
+        total_den.append(f"{{points_{g.name}:Float64}} * ({g.name} IS NOT NULL)")
     total = f"if(({' + '.join(total_den)}) > 0, 100 * ({' + '.join(total_num)}) / ({' + '.join(total_den)}), NULL)"
     return ",\n       ".join(groups), total
 
 
+def index_parameters(weights: IndexWeights, since: date) -> dict[str, object]:
+    """The values `index_sql` binds: the first day recomputed, each group's points and share weights."""
+    params: dict[str, object] = {"since": since}
+    for g in weights.groups:
+        params[f"points_{g.name}"] = g.points
+        params.update({f"w_{g.name}_{s}": w for s, w in g.parts})
+    return params
+
+
 def index_sql(weights: IndexWeights) -> str:
-    """The SELECT giving every `service_index` row (parameter: since)."""
+    """The SELECT giving every `service_index` row (parameters: `index_parameters`)."""
     filing_counts = COUNTS[:9]
     ctes = _UNIT_COUNTS.format(
         filing_sums=", ".join(f"sum(f.{c}) AS {c}" for c in filing_counts),
@@ -111,4 +121,5 @@ def refresh_service_index(client: Client, weights: IndexWeights | None = None, s
     need the whole month: `since` is moved back to the first of its month."""
     weights = weights or load_index_weights()
     start = (since or date(1970, 1, 1)).replace(day=1)
-    client.command(f"INSERT INTO rollup_service_index {index_sql(weights)}", parameters={"since": start})
+    insert = "INSERT INTO rollup_service_index " + index_sql(weights)
+    client.command(insert, parameters=index_parameters(weights, start))

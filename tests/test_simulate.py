@@ -19,7 +19,7 @@ from models.schema import parse_time, validate_table
 from simulators.clock import Calendar
 from simulators.generate import generate, simulate_to_dir
 from simulators.kpi import realised_rates
-from simulators.scenario import DegradedLink, NodeOutage, PortalOutage, QueueSurge, load_scenario
+from simulators.scenario import DegradedLink, IncidentT, NodeOutage, PortalOutage, QueueSurge, load_scenario
 
 MONDAY = date(2025, 7, 14)
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01
@@ -208,8 +208,13 @@ def test_volumes_follow_the_calibrated_daily_figures(week: dict[str, pa.Table]) 
 # ---------------------------------------------------------------- incidents
 
 
+def monday_incidents(kind: type[IncidentT]) -> list[IncidentT]:
+    """The scenario's incidents of one kind on its first day (the `day` fixture); later days have others."""
+    return [i for i in SCENARIO.incidents_of(kind) if i.day == 0]
+
+
 def test_node_outage_takes_the_link_down_for_its_window_only(day: dict[str, pa.Table]) -> None:
-    (outage,) = SCENARIO.incidents_of(NodeOutage)
+    (outage,) = monday_incidents(NodeOutage)
     start, end = window_ms(outage)
     telemetry = day["network"]
     node = strings(telemetry, "node_id") == outage.node
@@ -223,7 +228,7 @@ def test_node_outage_takes_the_link_down_for_its_window_only(day: dict[str, pa.T
 
 
 def test_degraded_link_raises_latency_and_loss(day: dict[str, pa.Table]) -> None:
-    (incident,) = SCENARIO.incidents_of(DegradedLink)
+    (incident,) = monday_incidents(DegradedLink)
     start, end = window_ms(incident)
     telemetry = day["network"]
     node = strings(telemetry, "node_id") == incident.node
@@ -237,7 +242,7 @@ def test_degraded_link_raises_latency_and_loss(day: dict[str, pa.Table]) -> None
 
 
 def test_portal_outage_stops_online_filings_and_pushes_some_in_person(day: dict[str, pa.Table]) -> None:
-    (outage,) = SCENARIO.incidents_of(PortalOutage)
+    (outage,) = monday_incidents(PortalOutage)
     start, end = window_ms(outage)
     calm = generate(dataclasses.replace(SCENARIO, incidents=()), MONDAY, 24, seed=7, families=["filings"])
     shares = {}
@@ -251,7 +256,7 @@ def test_portal_outage_stops_online_filings_and_pushes_some_in_person(day: dict[
 
 
 def test_queue_surge_multiplies_arrivals_and_waits_at_its_center(day: dict[str, pa.Table]) -> None:
-    (surge,) = SCENARIO.incidents_of(QueueSurge)
+    (surge,) = monday_incidents(QueueSurge)
     start, end = window_ms(surge)
     calm = generate(dataclasses.replace(SCENARIO, incidents=()), MONDAY, 24, seed=7, families=["service_center"])
 
