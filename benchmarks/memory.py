@@ -87,6 +87,8 @@ def measure_keys(broker: Broker, work: Path, keys: int, params: MemoryParams) ->
     finally:
         worker.stop()
     extra = stats.get("extra", {})
+    if "probe_error" in extra:  # the state figures below would be silently stale
+        raise RuntimeError(f"{worker.name}: the state probe failed: {extra['probe_error']}")
     return {
         "keys": keys, "events": events, "rss_idle_mb": round(idle_mb, 1), "rss_after_mb": round(after_mb, 1),
         "rss_peak_mb": round(max(peak.peak_mb, after_mb), 1), "rss_growth_mb": round(after_mb - idle_mb, 1),

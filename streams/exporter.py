@@ -77,7 +77,8 @@ class WorkerCollector(Collector):
             ("ioc_insert_last_seconds", "Last insert into ClickHouse", w.insert_last_s),
             ("ioc_insert_max_seconds", "Longest insert since start", w.insert_max_s),
             ("ioc_sink_buffered_rows", "Rows waiting in the writer's buffer", w.buffered_rows),
-            ("ioc_partitions", "Partitions owned", s.partitions),
+            ("ioc_partitions", "Partitions of the event topics owned", s.partitions),
+            ("ioc_signal_partitions", "Partitions of ioc.signals owned (the incident stage)", s.signal_partitions),
             ("ioc_paused", "1 while consumption is paused (ClickHouse unavailable)", int(s.paused)),
             ("ioc_started_at_seconds", "Unix time the worker started", s.started_at),
         ):

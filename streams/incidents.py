@@ -3,9 +3,9 @@ incident per problem with a lifecycle open -> resolved (acknowledged by operator
 
 The engine sees every family's windows of one province (`ioc.signals`, streams.signals) and keeps
 its own event-time clock per family: the slowest source partition's watermark. A partition that sent
-nothing for `idle_partition_s` of wall-clock time stops holding the others back, and when the signals
-pause altogether (the worker's idle flush) every family moves to its newest watermark: waiting is
-judged in processing time, never by how far a partition's event time trails, because a replay or a
+nothing for `idle_partition_s` of wall-clock time stops holding the others back (checked on every
+signal and on the worker's idle flush, so the end of a replay is judged too): waiting is judged in
+processing time, never by how far a partition's event time trails, because a replay or a
 catch-up reads partitions in uneven bursts and a partition minutes behind is usually just next.
 At every window end it reaches it upserts the windows that ended by then (`streams.metrics.WindowStore`)
 and evaluates the family's rules for all subjects at once (numpy over subjects; Python loops only over
@@ -179,7 +179,6 @@ class FamilyIncidents:
     heard_ms: dict[int, int] = field(default_factory=dict)  # source partition -> wall clock of its last signal
     started_ms: int | None = None  # wall clock of the first signal: partitions never heard count from there
     partitions: int = 1  # of the source topic, as the signals say
-    first_watermark_ms: int | None = None  # partitions not heard of yet count as standing there
     ticked_ms: int | None = None  # the last window end evaluated
     pending: list[pa.Table] = field(default_factory=list)  # windows that end after ticked_ms
     open: dict[str, Incident] = field(default_factory=dict)
@@ -189,23 +188,24 @@ class FamilyIncidents:
     def window_ms(self) -> int:
         return self.store.window_ms
 
-    def clock_ms(self, now_ms: int | None = None, all_quiet: bool = False) -> int | None:
+    def clock_ms(self, now_ms: int | None = None) -> int | None:
         """Event time every source partition still sending has reached. A partition not heard of yet
-        stands where the first one started; one silent for `idle_ms` (wall clock, `now_ms`) or, with
-        `all_quiet`, every partition, no longer holds the clock back. Without `now_ms` (an offline
-        replay) nobody is quiet: the clock waits for every partition, which only delays, never changes,
-        what is found."""
-        if not self.watermarks or self.first_watermark_ms is None:
+        holds the clock back like any other (its first windows may end before what the others sent
+        first); one silent for `idle_ms` (wall clock, `now_ms`; never heard: since the first signal)
+        no longer does, and when all are, the clock stands at the newest watermark. Without `now_ms`
+        (an offline replay) nobody is quiet: the clock waits for every partition, which only delays,
+        never changes, what is found."""
+        if not self.watermarks:
             return None
-        parts = sorted(set(range(self.partitions)) | set(self.watermarks))
-        marks = {p: self.watermarks.get(p, self.first_watermark_ms) for p in parts}
-        if all_quiet:
-            return max(marks.values())
+        parts = set(range(self.partitions)) | set(self.watermarks)
         if now_ms is not None:
             since = self.started_ms if self.started_ms is not None else now_ms
-            sending = [w for p, w in marks.items() if now_ms - self.heard_ms.get(p, since) < self.idle_ms]
-            return min(sending) if sending else max(marks.values())
-        return min(marks.values())
+            parts = {p for p in parts if now_ms - self.heard_ms.get(p, since) < self.idle_ms}
+            if not parts:
+                return max(self.watermarks.values())
+        if not parts <= self.watermarks.keys():
+            return None
+        return min(self.watermarks[p] for p in parts)
 
     def ingest(self, partition: int, watermark_ms: int | None, windows: pa.Table | None, changes: Changes,
                partitions: int = 1, now_ms: int | None = None) -> None:
@@ -223,12 +223,10 @@ class FamilyIncidents:
             self.pending.append(windows.filter(pc.invert(done)))
         if watermark_ms is not None:
             self.watermarks[partition] = max(self.watermarks.get(partition, watermark_ms), watermark_ms)
-            if self.first_watermark_ms is None:
-                self.first_watermark_ms = watermark_ms
         self.catch_up(changes, now_ms)
 
-    def catch_up(self, changes: Changes, now_ms: int | None = None, all_quiet: bool = False) -> None:
-        clock = self.clock_ms(now_ms, all_quiet)
+    def catch_up(self, changes: Changes, now_ms: int | None = None) -> None:
+        clock = self.clock_ms(now_ms)
         if clock is not None and self.ticked_ms is not None:
             self.advance(clock - clock % self.window_ms, changes)
 
@@ -442,12 +440,13 @@ class IncidentEngine:
         self.families[family].ingest(partition, watermark_ms, windows, changes, partitions, now_ms)
         return changes
 
-    def signals_paused(self) -> Changes:
-        """No signal for a while (the worker's idle flush): nothing else is coming for now, so every
-        family evaluates up to its newest watermark."""
+    def signals_paused(self, now_ms: int) -> Changes:
+        """No signal for a while (the worker's idle flush): source partitions silent for `idle_ms` stop
+        holding the clock back. Not sooner: a pause of a few seconds is as often a busy worker or broker
+        as the end of the data, and judging then would miss the windows still on their way."""
         changes = Changes()
         for f in self.families.values():
-            f.catch_up(changes, all_quiet=True)
+            f.catch_up(changes, now_ms)
         return changes
 
     def finish(self) -> Changes:

@@ -18,6 +18,7 @@ from typing import Any
 
 from faust.types import TP
 
+from models.events import SIGNALS_TOPIC
 from sinks.writer import SinkError
 from streams.checkpoints import (
     CHECKPOINT_TABLE,
@@ -112,7 +113,7 @@ async def on_assigned(worker: StreamWorker, assigned: set[TP]) -> None:
                 worker.checkpointed[TP(topic, p)] = state.next_offset
             for p in [p for p in pipeline.partitions if p not in mine]:
                 del pipeline.partitions[p]
-        worker.stats.partitions = sum(len(p.partitions) for p in worker.pipelines.values())
+        count_partitions(worker)
 
 
 async def on_revoked(worker: StreamWorker, revoked: set[TP]) -> None:
@@ -124,3 +125,12 @@ async def on_revoked(worker: StreamWorker, revoked: set[TP]) -> None:
             pipeline = worker.pipelines.get(tp.topic)
             if pipeline is not None:
                 pipeline.partitions.pop(tp.partition, None)
+        count_partitions(worker)
+
+
+def count_partitions(worker: StreamWorker) -> None:
+    """Event partitions (the families' topics) and the incident stage's `ioc.signals` ones, apart: the
+    first is how a group splits the load, the second follows the provinces."""
+    owned = {topic: len(p.partitions) for topic, p in worker.pipelines.items()}
+    worker.stats.signal_partitions = owned.pop(SIGNALS_TOPIC, 0)
+    worker.stats.partitions = sum(owned.values())

@@ -132,10 +132,11 @@ class IncidentPipeline:
             state.next_offset = max(state.next_offset, int(batch.offsets[mine].max()) + 1)
         return out
 
-    def emit_pending(self, state: IncidentState) -> Outputs:
-        """The signals paused (the worker's idle flush): judge every window received."""
+    def emit_pending(self, state: IncidentState, now_ms: int | None = None) -> Outputs:
+        """The signals paused (the worker's idle flush): judge what the quiet partitions allow."""
         out = Outputs()
-        add_changes(out, state.engine.signals_paused())
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        add_changes(out, state.engine.signals_paused(now_ms))
         return out
 
 

@@ -49,7 +49,8 @@ class WorkerStats:
     checkpoint_cut_max_s: float = 0.0
     sink_errors: int = 0
     lag: int = 0
-    partitions: int = 0
+    partitions: int = 0  # of the event families' topics
+    signal_partitions: int = 0  # of ioc.signals (the incident stage)
     paused: bool = False
     metrics_port: int = -1  # where /metrics and /health answer (-1: not served)
     last_error: str = ""
@@ -103,14 +104,26 @@ async def broker_end_offsets(consumer: Any, pipelines: Mapping[str, Stage]) -> d
     return {tp: int(off) for tp, off in ends.items() if off is not None}
 
 
+def known_highwater(consumer: Any, tp: TP) -> int | None:
+    """The end offset the consumer last saw for `tp`, None if unknown. Mid-rebalance a partition we
+    still hold may have left aiokafka's assignment, where `highwater` asserts: unknown, not a crash."""
+    if consumer is None:
+        return None
+    try:
+        high = consumer.highwater(tp)
+    except AssertionError:
+        return None
+    return None if high is None else int(high)
+
+
 def consumer_lag(consumer: Any, pipelines: Mapping[str, Stage], end_offsets: Mapping[TP, int]) -> dict[str, int]:
     """Offsets not yet processed per owned partition ("topic:partition") whose end is known."""
     lag = {}
     for topic, pipeline in pipelines.items():
         for p, state in pipeline.partitions.items():
             tp = TP(topic, p)
-            fetched = consumer.highwater(tp) if consumer else None
-            high = max(int(fetched) if fetched is not None else -1, end_offsets.get(tp, -1))
+            fetched = known_highwater(consumer, tp)
+            high = max(fetched if fetched is not None else -1, end_offsets.get(tp, -1))
             if high >= 0:
                 lag[f"{topic}:{p}"] = max(0, high - state.next_offset)
     return lag

@@ -21,7 +21,7 @@ from streams.decode import MessageBatch
 from streams.outputs import OutputTopics, send_outputs
 from streams.pipeline import Outputs, Stage, pipelines
 from streams.signals import incident_pipeline
-from streams.stats import WorkerStats, broker_end_offsets, consumer_lag, count_outputs, write_stats
+from streams.stats import WorkerStats, broker_end_offsets, consumer_lag, count_outputs, known_highwater, write_stats
 from streams.transport import BatchApp
 
 log = logging.getLogger(__name__)
@@ -88,12 +88,14 @@ class StreamWorker:
                     continue
                 pipeline = self.pipelines[tp.topic]
                 state = pipeline.partitions.get(tp.partition)
-                high = self.app.consumer.highwater(tp) if self.app.consumer else None
-                if state is not None and high is not None and int(high) > state.next_offset:
+                if state is None:  # revoked: its new owner emits those windows
+                    del self.last_event_at[tp]
+                    continue
+                high = known_highwater(self.app.consumer, tp)
+                if high is not None and high > state.next_offset:
                     continue  # backlogged, not idle: its windows will close by event time
                 del self.last_event_at[tp]
-                if state is not None:
-                    await self._emit(tp.topic, pipeline.emit_pending(state))
+                await self._emit(tp.topic, pipeline.emit_pending(state))
 
     async def refresh_end_offsets(self) -> None:
         """While consumption is paused, ask the broker for the partitions' end offsets (see

@@ -386,4 +386,6 @@ def assert_incidents_match(dsn: str, tables: dict[str, pa.Table], out: Path) -> 
     stored = dump_tables(dsn, ["incidents"], out)["incidents"]
     offline = latest_incidents(replay_signals(process_tables(tables, Settings())))
     assert offline.num_rows >= 2  # the morning's queue surge and node outage at least
-    assert incident_facts(stored) == incident_facts(offline)
+    live, direct = incident_facts(stored), incident_facts(offline)
+    assert live == direct, (f"behind Kafka only: {sorted(set(live) - set(direct))}\n"
+                            f"in-process only: {sorted(set(direct) - set(live))}")
