@@ -385,9 +385,10 @@ def section_index(lang: Lang, names: Names, data: BriefingData) -> str:
            f'<div data-figure="index_mtd"><span>{_e(lang.t("index_mtd"))}</span><b>{_e(lang.decimal(ix.mtd, 1))}</b>'
            f'{delta(ix.mtd, ix.previous_mtd, "vs_month")}</div>')
     if len(ix.trend) >= 2:
-        values = [t for _, t in ix.trend]
-        big += (f'<div data-figure="index_trend"><span>{_e(lang.t("index_trend", len(ix.trend)))}</span>'
-                f'{svg.sparkline(values, low=min(values) - 1, high=max(values) + 1, color=NEAR, label="index")}</div>')
+        values, caption = [t for _, t in ix.trend], lang.t("index_trend", len(ix.trend))
+        spark = svg.sparkline(values, low=min(values) - 1, high=max(values) + 1, color=NEAR,
+                              label=f'{lang.t("sec_index")} · {caption}')
+        big += f'<div data-figure="index_trend"><span>{_e(caption)}</span>{spark}</div>'
     commune = lambda code: names.dims.communes.get(code, code)  # noqa: E731
     lists = [f'<span data-list="index_lowest">{_e(lang.t("index_lowest"))}: '
              + _e(", ".join(f"{commune(c)} {lang.decimal(v, 1)}" for c, v in ix.lowest)) + "</span>"]
