@@ -56,7 +56,7 @@ def state_sizes(worker: Any) -> dict[str, float]:
     return {
         "window_state_mb": round(sum(p.engine.state_nbytes() for p in parts) / 2**20, 2),
         "keys": sum(len(p.engine.keys) for p in parts),
-        "seen_ids_mb": round(sum(b.nbytes for p in parts for b in list(p.seen.buckets.values())) / 2**20, 2),
+        "seen_ids_mb": round(sum(p.seen.nbytes for p in parts) / 2**20, 2),
     }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import orjson
@@ -31,7 +30,7 @@ from models.schema import (
     validate_record,
     validation_mask,
 )
-from streams.arrays import unique_sorted
+from streams.seen_ids import SeenIds  # also here: checkpoints pickled before it moved name streams.decode.SeenIds
 
 
 def is_arrow_message(headers: Sequence[tuple[str, bytes]] | None) -> bool:
@@ -88,92 +87,6 @@ class Decoded:
     partitions: np.ndarray  # per event: its Kafka partition
     offsets: np.ndarray  # per event: its message offset
     dead: list[DeadLetter] = field(default_factory=list)
-
-
-@dataclass
-class SeenIds:
-    """Event ids seen recently, bucketed by event time so memory stays bounded.
-
-    An id older than the oldest kept bucket cannot be told from a new one, but such an event is
-    beyond the allowed lateness anyway: it goes to the late table, which is keyed by event id.
-
-    Checkpoints store only the ids added since the last one (`unsaved`, then `mark_saved`): a
-    bucket only grows, so `saved[b]` ids of it are already stored. Whole buckets every time made
-    the checkpoint insert grow with minutes of ids (0.15 -> 1.0 s at 22k events/s).
-    """
-
-    bucket_ms: int = 60_000
-    keep_ms: int = 300_000
-    buckets: dict[int, pa.Array] = field(default_factory=dict)
-    max_time_ms: int = 0
-    saved: dict[int, int] = field(default_factory=dict)  # bucket -> how many of its ids are in a checkpoint
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # Checkpoints written before the ids went apart hold ids and no `saved`: all of them unsaved.
-        self.__dict__.update({"saved": {}} | state)
-
-    @property
-    def oldest_bucket(self) -> int:
-        """Buckets before this one are forgotten."""
-        return (self.max_time_ms - self.keep_ms) // self.bucket_ms
-
-    def without_ids(self) -> SeenIds:
-        """The settings and clock alone: what a checkpoint's state blob keeps (the ids go apart)."""
-        return SeenIds(self.bucket_ms, self.keep_ms, {}, self.max_time_ms)
-
-    def unsaved(self) -> dict[int, pa.Array]:
-        """{bucket: ids} added since the last `mark_saved`."""
-        return {b: ids.slice(self.saved.get(b, 0)) for b, ids in self.buckets.items()
-                if len(ids) > self.saved.get(b, 0)}
-
-    def mark_saved(self, upto: dict[int, int]) -> None:
-        """The first `upto[b]` ids of bucket b are stored (lengths taken when the delta was cut)."""
-        for b, n in upto.items():
-            if b in self.buckets:
-                self.saved[b] = max(self.saved.get(b, 0), n)
-
-    def restore_saved(self, bucket_ids: dict[int, pa.Array]) -> None:
-        """Ids loaded from the checkpoints of this state: known, and already stored."""
-        for b, ids in bucket_ids.items():
-            if b >= self.oldest_bucket and len(ids):
-                old = self.buckets.get(b)
-                self.buckets[b] = pa.concat_arrays([old, ids]) if old is not None else ids
-                self.saved[b] = len(self.buckets[b])
-
-    def first_sightings(self, ids: pa.Array, times_ms: np.ndarray) -> np.ndarray:
-        """Mask of ids not seen before (in earlier batches or earlier in this one); records them."""
-        n = len(ids)
-        if n == 0:
-            return np.zeros(0, dtype=bool)
-        fresh = np.ones(n, dtype=bool)
-        if self.buckets:
-            # The batch is hashed and the kept ids probed against it, not the other way round:
-            # `pc.is_in` builds its hash table anew on every call, and the kept ids (minutes of the
-            # partition's events) outnumber a batch's by far: 5x faster at 2k against 115k kept.
-            known = pa.chunked_array(list(self.buckets.values()), type=pa.string())
-            seen_at = pc.index_in(known, value_set=ids).drop_null()  # first position in the batch
-            fresh[seen_at.to_numpy()] = False
-        # Within the batch, only the first occurrence of an id counts.
-        codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
-        _, first = np.unique(codes, return_index=True)
-        once = np.zeros(n, dtype=bool)
-        once[first] = True
-        fresh &= once
-        self._remember(ids.filter(pa.array(fresh)), times_ms[fresh])
-        return fresh
-
-    def _remember(self, ids: pa.Array, times_ms: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        self.max_time_ms = max(self.max_time_ms, int(times_ms.max()))
-        bucket_of = times_ms // self.bucket_ms
-        for b in unique_sorted(bucket_of):
-            new = ids.filter(pa.array(bucket_of == b))
-            old = self.buckets.get(int(b))
-            self.buckets[int(b)] = pa.concat_arrays([old, new]) if old is not None else new
-        for b in [b for b in self.buckets if b < self.oldest_bucket]:
-            del self.buckets[b]
-            self.saved.pop(b, None)
 
 
 def _json_table(family: Family, values: list[bytes]) -> tuple[pa.Table, list[int], list[tuple[int, Rejection]]]:

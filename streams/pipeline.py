@@ -28,7 +28,8 @@ from models.schema import UNDECODABLE
 from models.settings import Settings
 from streams.arrays import unique_sorted
 from streams.checkpoints import Cut
-from streams.decode import DeadLetter, Decoded, MessageBatch, SeenIds, decode_batch
+from streams.decode import DeadLetter, Decoded, MessageBatch, decode_batch
+from streams.seen_ids import SeenIds
 from streams.specs import SPECS
 from streams.window_engine import END_OF_STREAM
 from streams.windows import Emitted, WindowEngine, WindowSpec

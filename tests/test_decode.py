@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from models.events import ARROW_CONTENT_TYPE, SERVICE_CENTER
 from models.schema import encode_json, parse_time, records_to_table
-from streams.decode import MessageBatch, SeenIds, decode_batch
+from streams.decode import MessageBatch, decode_batch
+from streams.seen_ids import SeenIds
 
 SC = SERVICE_CENTER
 T0 = parse_time("2025-07-14T08:00:00Z")
@@ -110,6 +112,64 @@ def test_duplicates_within_and_across_batches() -> None:
     second = decode(json_batch([encode_json(SC, event(i)) for i in (3, 4)]), seen)
     assert second.events.column("event_id").to_pylist() == ["e4"]
     assert [d.reason for d in second.dead] == ["duplicate"]
+
+
+def reference_first_sightings(batches: list[list[tuple[str, int]]], bucket_ms: int, keep_ms: int) -> list[list[bool]]:
+    """SeenIds' rule in plain Python: an id is new unless kept (its bucket not yet forgotten) or earlier in
+    its batch."""
+    kept: dict[int, set[str]] = {}
+    max_time = 0
+    out = []
+    for batch in batches:
+        marks, mine = [], set()
+        for event_id, _ in batch:
+            marks.append(event_id not in mine and not any(event_id in ids for ids in kept.values()))
+            mine.add(event_id)
+        for (event_id, t), new in zip(batch, marks, strict=True):
+            if new:
+                kept.setdefault(t // bucket_ms, set()).add(event_id)
+        if any(marks):
+            max_time = max([max_time] + [t for (_, t), new in zip(batch, marks, strict=True) if new])
+        oldest = (max_time - keep_ms) // bucket_ms
+        kept = {b: ids for b, ids in kept.items() if b >= oldest}
+        out.append(marks)
+    return out
+
+
+batches_of_ids = st.lists(st.lists(st.tuples(st.sampled_from([f"id-{i}" for i in range(40)] + ["", "x" * 20]),
+                                             st.integers(0, 600_000)), max_size=30), max_size=12)
+
+
+@given(batches_of_ids, st.sampled_from(["real", "colliding"]), st.data())
+@settings(max_examples=60, deadline=None)
+def test_seen_ids_match_the_plain_rule(batches: list[list[tuple[str, int]]], hashes: str, data: st.DataObject
+                                       ) -> None:
+    """The hash filter and sorted runs find exactly the ids a set would, also when every id hashes alike
+    (a collision), across a pickle (the checkpoint's blob, ids restored apart) and a rolled back batch."""
+    import pickle
+
+    import streams.seen_ids as decode_module
+
+    seen = SeenIds(bucket_ms=60_000, keep_ms=120_000)
+    expected = reference_first_sightings(batches, 60_000, 120_000)
+    real = decode_module.string_hashes
+    try:
+        if hashes == "colliding":  # every id one hash: only the string comparison can tell them apart
+            decode_module.string_hashes = lambda ids: np.zeros(len(ids), dtype=np.uint64)  # type: ignore[assignment]
+        for batch, marks in zip(batches, expected, strict=True):
+            ids = pa.array([i for i, _ in batch], pa.string())
+            times = np.array([t for _, t in batch], dtype=np.int64)
+            if data.draw(st.booleans(), label="roll back a failed attempt first"):
+                saved = (dict(seen.buckets), seen.max_time_ms, dict(seen.saved))  # as FamilyPipeline._decode
+                seen.first_sightings(ids, times)
+                seen.buckets, seen.max_time_ms, seen.saved = saved
+            if data.draw(st.booleans(), label="restore from a checkpoint first"):
+                restored = pickle.loads(pickle.dumps(seen.without_ids()))
+                restored.restore_saved(dict(seen.buckets))
+                seen = restored
+            assert seen.first_sightings(ids, times).tolist() == marks
+    finally:
+        decode_module.string_hashes = real
 
 
 def test_seen_ids_stay_bounded() -> None:

@@ -64,8 +64,9 @@ from models.schema import REASONS, Family, parse_time, records_to_table, table_t
 from models.settings import Settings, bootstrap_servers
 from simulators.generate import generate
 from simulators.replay import kafka_partition
-from streams.decode import MessageBatch, SeenIds, decode_batch
+from streams.decode import MessageBatch, decode_batch
 from streams.pipeline import Outputs, pipelines, process_tables
+from streams.seen_ids import SeenIds
 
 T0 = parse_time("2025-07-14T08:00:00Z")
 NOW = T0 + 3_600_000
