@@ -17,6 +17,12 @@ processed (N - processed), sampled every 0.1 s.
 (d) a Quix Streams 3.28 application (benchmarks.baselines.quix_app), same JSON topic.
 (c) and (d) are time-boxed (their rate is steady after a few seconds; a full drain would take
 minutes), and they do less work (2 aggregates, no ClickHouse), so ratios against them are conservative.
+
+Limits, same run (benchmarks.limits): (e) a plain aiokafka consumer that only counts the JSON
+messages (the Kafka client's own cost: (a) is measured against it), a plain chDB insert of the Arrow
+load's rows and the worker's in-process work on them (what (b) is measured against). Every worker
+run also reports its CPU seconds, hence events per CPU second and the cores it used: on a machine
+the worker shares with its embedded ClickHouse, cores x events per CPU second bounds its rate.
 """
 
 from __future__ import annotations
@@ -30,10 +36,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from benchmarks.data import telemetry, write_recording
+from benchmarks.limits import chdb_insert_limit, in_process_limit
 from benchmarks.machine import machine_info
 from benchmarks.runtime import (
     FAUST_BASELINE,
+    PLAIN_CONSUMER,
     QUIX_BASELINE,
     WORKER,
     Broker,
@@ -43,11 +53,14 @@ from benchmarks.runtime import (
     fresh_topic,
     scratch_dir,
 )
+from models.events import NETWORK
 from models.settings import Settings
 from simulators.replay import replay_dir
 
 JSON_TARGET_VS_FAUST = 10.0
 ARROW_TARGET_EVENTS_PER_S = 2_000_000
+JSON_TARGET_EVENTS_PER_S = 200_000
+JSON_TARGET_VS_PLAIN_CONSUMER = 0.7
 
 
 @dataclass(frozen=True)
@@ -85,13 +98,17 @@ def measure(name: str, module: str, broker: Broker, work: Path, total: int, *, s
         contender.start()
         contender.wait(lambda s: s.get("ready_at") is not None or s.get("first_at") is not None, timeout_s,
                        "joined its group")
+        cpu_at_join = contender.cpu_s()
         result = drain([contender], total, sink=sink, timeout_s=timeout_s, time_box_s=time_box_s)
+        cpu_s = contender.cpu_s() - cpu_at_join  # startup (imports, migrations) left out
         rss = contender.rss_mb()
         probe = contender.stats()
     finally:
         contender.stop()
     out = {"contender": name, **result.as_dict(), "startup_s": round(result.first_at - started, 2),
-           "rss_mb": round(rss, 1), "time_boxed": time_box_s is not None and not result.complete}
+           "rss_mb": round(rss, 1), "time_boxed": time_box_s is not None and not result.complete,
+           "cpu_s": round(cpu_s, 2), "cores_used": round(cpu_s / result.seconds, 2),
+           "events_per_cpu_s": round(result.events / cpu_s) if cpu_s > 0 else None}
     extra = probe.get("extra", {})
     if sink:
         out |= {"dead_letters": extra.get("dead_letters"), "late": extra.get("late"),
@@ -100,21 +117,27 @@ def measure(name: str, module: str, broker: Broker, work: Path, total: int, *, s
     return out
 
 
-def profile_worker(broker: Broker, work: Path, total: int, timeout_s: float, out: Path) -> dict[str, Any]:
-    """(a) again under cProfile (its own run: profiling slows it down); top functions by own time,
-    per thread (the event loop, Faust's consumer thread, the ClickHouse writer thread, ...)."""
-    prof = work / "worker.prof"
-    run = measure("worker-json-profiled", WORKER, broker, work, total, sink=True, timeout_s=timeout_s,
+def profile_worker(broker: Broker, work: Path, fmt: str, total: int, timeout_s: float) -> dict[str, Any]:
+    """The worker again on the topic as loaded, under cProfile (its own run: profiling slows it down);
+    top functions by own time, per thread (the event loop, Faust's consumer thread, the ClickHouse
+    writer thread, the executor running the pipeline, ...)."""
+    prof = work / f"worker-{fmt}.prof"
+    run = measure(f"worker-{fmt}-profiled", WORKER, broker, work, total, sink=True, timeout_s=timeout_s,
                   env={"IOC_BENCH_PROFILE": str(prof)})
-    report = profile_report(sorted(work.glob("worker.prof*")), out)
-    return {"events_per_s_under_profiler": run["events_per_s"], "threads": report}
+    text = io.StringIO()
+    report = profile_report(sorted(work.glob(f"worker-{fmt}.prof*")), text)
+    return {"events_per_s_under_profiler": run["events_per_s"], "threads": report, "text": text.getvalue()}
 
 
-def profile_report(files: list[Path], out: Path | None, top: int = 25, min_own_s: float = 0.05) -> dict[str, Any]:
+def write_profiles(profiles: dict[str, dict[str, Any]], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(f"######## worker, {fmt} load ########\n{p.pop('text')}" for fmt, p in profiles.items()))
+
+
+def profile_report(files: list[Path], text: io.StringIO, top: int = 25, min_own_s: float = 0.05) -> dict[str, Any]:
     """Per profile file (one per thread): total own time and the top functions by own time. Threads
     with less than `min_own_s` of own time (idle helpers) are left out."""
     threads: dict[str, Any] = {}
-    text = io.StringIO()
     for file in files:
         thread = "event-loop" if file.suffix == ".prof" else file.name.split(".prof.", 1)[-1]
         stats = pstats.Stats(str(file))
@@ -131,9 +154,6 @@ def profile_report(files: list[Path], out: Path | None, top: int = 25, min_own_s
         text.write(f"==== thread {thread}: {total:.2f} s own time ====\n")
         pstats.Stats(str(file), stream=text).sort_stats("tottime").print_stats(top)
         pstats.Stats(str(file), stream=text).sort_stats("cumulative").print_stats(top)
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text.getvalue())
     return threads
 
 
@@ -150,12 +170,26 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
                     time_box_s=params.baseline_time_box_s)
     quix = measure("quix-streams", QUIX_BASELINE, broker, work, params.json_events, sink=False, timeout_s=t,
                    time_box_s=params.baseline_time_box_s)
-    profile = profile_worker(broker, work, params.json_events, t, profile_out) if profile_out is not None else None
+    plain = measure("plain-consumer", PLAIN_CONSUMER, broker, work, params.json_events, sink=False, timeout_s=t)
+    profiles = {}
+    if profile_out is not None:
+        profiles["json"] = profile_worker(broker, work, "json", params.json_events, t)
     loads.append(preload(broker, work, params.arrow_events, params.nodes, "arrow", params.arrow_batch))
     worker_arrow = measure("worker-arrow", WORKER, broker, work, params.arrow_events, sink=True, timeout_s=t)
+    if profile_out is not None:
+        profiles["arrow"] = profile_worker(broker, work, "arrow", params.arrow_events, t)
+        write_profiles(profiles, profile_out)
+    arrow_load = work / f"load-arrow-{params.arrow_events}" / f"{NETWORK.topic}.parquet"  # as preloaded
+    limits = {
+        "e_plain_consumer": plain,
+        "chdb_insert": chdb_insert_limit(arrow_load, Settings().sink_batch_rows),
+        "in_process": in_process_limit(pq.read_table(arrow_load), params.arrow_batch),
+    }
 
     a, b = worker_json["events_per_s"], worker_arrow["events_per_s"]
     c, d = faust["events_per_s"], quix["events_per_s"]
+    e = plain["events_per_s"]
+    cores = machine_info(broker.kind)["cores"]
     result: dict[str, Any] = {
         "benchmark": "pipeline",
         "workload": f"network telemetry, {params.nodes} nodes, 1 sample/node/s, 1-min tumbling windows per node",
@@ -167,18 +201,34 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
         "loads": loads,
         "contenders": {"a_worker_json": worker_json, "b_worker_arrow": worker_arrow, "c_faust_table": faust,
                        "d_quix_streams": quix},
+        "limits": limits,
         "ratios": {"a_vs_c": ratio(a, c), "a_vs_d": ratio(a, d), "b_vs_c": ratio(b, c), "b_vs_d": ratio(b, d),
-                   "b_vs_a": ratio(b, a)},
+                   "b_vs_a": ratio(b, a), "a_vs_plain_consumer": ratio(a, e),
+                   "b_vs_chdb_insert": ratio(b, limits["chdb_insert"]["rows_per_s"]),
+                   "b_vs_in_process": ratio(b, limits["in_process"]["events_per_s"])},
+        # Per worker process (one each here) and per core: events per CPU second of the worker process,
+        # its embedded ClickHouse included, and what all the machine's cores would give at that cost.
+        "per_core": {
+            "cores": cores,
+            "a_events_per_cpu_s": worker_json["events_per_cpu_s"],
+            "b_events_per_cpu_s": worker_arrow["events_per_cpu_s"],
+            "b_bound_events_per_s": cores * (worker_arrow["events_per_cpu_s"] or 0),
+            "b_bound_vs_target": ratio(cores * (worker_arrow["events_per_cpu_s"] or 0), ARROW_TARGET_EVENTS_PER_S),
+        },
         "targets": {
             "a_vs_c_at_least": JSON_TARGET_VS_FAUST, "a_vs_d_above": 1.0,
+            "a_events_per_s_at_least": JSON_TARGET_EVENTS_PER_S,
+            "a_vs_plain_consumer_at_least": JSON_TARGET_VS_PLAIN_CONSUMER,
             "b_events_per_s_at_least": ARROW_TARGET_EVENTS_PER_S,
             "met": {"a_vs_c": bool(c) and a / c >= JSON_TARGET_VS_FAUST, "a_vs_d": bool(d) and a > d,
+                    "a_events_per_s": a >= JSON_TARGET_EVENTS_PER_S,
+                    "a_vs_plain_consumer": bool(e) and a / e >= JSON_TARGET_VS_PLAIN_CONSUMER,
                     "b_events_per_s": b >= ARROW_TARGET_EVENTS_PER_S},
         },
         "machine": machine_info(broker.kind),
     }
-    if profile is not None:
-        result["profile"] = profile
+    if profiles:
+        result["profile"] = profiles
     return result
 
 

@@ -141,19 +141,25 @@ IDLE = ("select.epoll", "_thread.lock", "_queue.SimpleQueue", "threading.py", "s
 
 
 def profile_summary(p: dict[str, Any], top: int = 8) -> str:
-    prof = p.get("profile")
-    if not prof:
+    profiles = p.get("profile")
+    if not profiles:
         return ""
-    out = [f"cProfile of (a) (its own run, {prof['events_per_s_under_profiler']:,} events/s under the profiler); "
-           "the busiest functions by own time per thread, idle waits left out; whole process life, so the "
-           "event loop's chDB queries are the startup migrations (full lists: `pipeline_profile.txt`):", ""]
-    for thread, data in prof["threads"].items():
-        if thread == "bench-probe":
-            continue  # the measurement itself
-        busy = [r for r in data["top"] if not any(idle in r["function"] for idle in IDLE)]
-        out.append(f"- thread `{thread}`: " + "; ".join(
-            f"`{r['function']}` {r['own_s']} s ({r['calls']:,} calls)" for r in busy[:top]))
-    return "\n".join(out)
+    if "threads" in profiles:  # results written before both loads were profiled
+        profiles = {"json": profiles}
+    out = []
+    for fmt, prof in profiles.items():
+        out += [f"cProfile of the worker on the {fmt} load (its own run, {prof['events_per_s_under_profiler']:,} "
+                "events/s under the profiler); the busiest functions by own time per thread, idle waits left out; "
+                "whole process life, so the event loop's chDB queries are the startup migrations (full lists: "
+                "`pipeline_profile.txt`):", ""]
+        for thread, data in prof["threads"].items():
+            if thread == "bench-probe":
+                continue  # the measurement itself
+            busy = [r for r in data["top"] if not any(idle in r["function"] for idle in IDLE)]
+            out.append(f"- thread `{thread}`: " + "; ".join(
+                f"`{r['function']}` {r['own_s']} s ({r['calls']:,} calls)" for r in busy[:top]))
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 def results_readme(results: dict[str, dict[str, Any]]) -> str:

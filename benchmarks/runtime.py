@@ -4,7 +4,7 @@
   URL); one broker serves a whole `ioc bench all` run, each measurement gets an empty topic
   (`fresh_topic`: delete + create, well under a second on Kafka) instead of a 15 s broker restart.
 - `Contender`: one measured process (our instrumented worker, or a baseline) with its own data dir,
-  consumer group and progress probe file (benchmarks.probe); `rss()` through psutil.
+  consumer group and progress probe file (benchmarks.probe); `rss_mb()` and `cpu_s()` through psutil.
 - `drain()`: the timing loop shared by every contender: poll the probe files every `poll_s` until
   `total` events are done (or the time box ends), and keep the progress series (lag over time).
 """
@@ -33,6 +33,7 @@ from models.settings import bootstrap_servers
 WORKER = "benchmarks.worker_main"
 FAUST_BASELINE = "benchmarks.baselines.faust_table"
 QUIX_BASELINE = "benchmarks.baselines.quix_app"
+PLAIN_CONSUMER = "benchmarks.baselines.plain_consumer"
 
 
 @dataclass
@@ -182,6 +183,14 @@ class Contender:
 
         assert self.process is not None
         return psutil.Process(self.process.pid).memory_info().rss / 2**20
+
+    def cpu_s(self) -> float:
+        """CPU seconds the process used so far, every thread (the embedded ClickHouse's included)."""
+        import psutil
+
+        assert self.process is not None
+        times = psutil.Process(self.process.pid).cpu_times()
+        return float(times.user + times.system)
 
     def stop(self, timeout_s: float = 60) -> None:
         if self.process is None:

@@ -35,7 +35,7 @@ class BenchOptions:
     clickhouse: str = ""  # sink: a DSN instead of a temporary chDB store
     events: int | None = None  # kernel
     keys: int | None = None  # kernel
-    profile: bool = False  # pipeline: one more (a) run under cProfile
+    profile: bool = False  # pipeline: one more (a) and (b) run each under cProfile
 
 
 def _kernel(opts: BenchOptions) -> dict[str, Any]:

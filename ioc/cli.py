@@ -135,7 +135,7 @@ def cmd_incidents(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
-    from dashboards.datasource import ClickHouseEndpoint
+    from dashboards.datasource import DEFAULT_PROMETHEUS_URL, ClickHouseEndpoint
 
     if args.clickhouse_host:
         endpoint = ClickHouseEndpoint(args.clickhouse_host, args.clickhouse_port or 8123,
@@ -147,13 +147,15 @@ def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "export":
         from dashboards.export import ExportOptions, export
 
-        for path in export(args.out, ExportOptions(endpoint=endpoint, scenario=args.scenario)):
+        options = ExportOptions(endpoint=endpoint, scenario=args.scenario,
+                                prometheus_url=args.prometheus_url or DEFAULT_PROMETHEUS_URL)
+        for path in export(args.out, options):
             print(path)
         return 0
     from dashboards.push import connect, push
 
     report = push(connect(args.grafana_url or settings.grafana_url, settings), endpoint, settings,
-                  scenario=args.scenario, update_secrets=args.update_secrets)
+                  scenario=args.scenario, update_secrets=args.update_secrets, prometheus_url=args.prometheus_url)
     print("\n".join(report.lines()))
     return 0
 
@@ -271,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clickhouse-port", type=int, default=0, help="its HTTP port (default 8123)")
     p.add_argument("--clickhouse-database", default="", help="its database (default ioc)")
     p.add_argument("--scenario", default="default", help="scenario whose [targets] set the thresholds")
+    p.add_argument("--prometheus-url", default="", help="Prometheus as Grafana reaches it, for the worker "
+                   "panels (export default: the compose service, http://prometheus:9090; push: only when given)")
     p.add_argument("--update-secrets", action="store_true", help="push: send the reader password even if "
                    "the data source already has one")
     p.set_defaults(func=cmd_dashboards)
@@ -284,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller sizes: `all --quick` takes a few minutes")
     p.add_argument("--broker", choices=("auto", "kafka", "tansu"), default="auto",
                    help="broker for pipeline/freshness/memory/scaling (auto: Apache Kafka when java and mvn exist)")
-    p.add_argument("--profile", action="store_true", help="pipeline: one more JSON run of the worker under cProfile "
+    p.add_argument("--profile", action="store_true",
+                   help="pipeline: one more run of the worker per load (JSON, Arrow) under cProfile "
                    "(benchmarks/results/pipeline_profile.txt)")
     p.add_argument("--events", type=int, default=None, help="kernel: events (default 2M, 1M with --quick)")
     p.add_argument("--keys", type=int, default=None, help="kernel: distinct keys (default 10k)")

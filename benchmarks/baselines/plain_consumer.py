@@ -1,0 +1,55 @@
+"""Limit (e): a plain aiokafka consumer, the client our worker's Faust transport runs on, doing nothing.
+
+It joins a group, fetches with `getmany` (the same call Faust's consumer thread makes for our worker)
+and only counts the messages it gets: no decoding, no windows, no ClickHouse. Its rate is what the
+Kafka client itself costs per message on this machine, so the worker's JSON rate divided by it is
+the share of that limit the worker reaches.
+
+Run as `python -m benchmarks.baselines.plain_consumer` with IOC_BROKER_URL, IOC_APP_ID and
+IOC_BENCH_STATS (the progress probe, benchmarks.probe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+from aiokafka import AIOKafkaConsumer
+
+from benchmarks.probe import Probe, profiled
+from models.events import NETWORK
+from models.settings import bootstrap_servers
+
+
+async def consume(probe: Probe) -> None:
+    consumer = AIOKafkaConsumer(NETWORK.topic, bootstrap_servers=bootstrap_servers(os.environ["IOC_BROKER_URL"]),
+                                group_id=os.environ["IOC_APP_ID"], auto_offset_reset="earliest",
+                                enable_auto_commit=False, fetch_max_wait_ms=100)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await consumer.start()
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200)
+            if consumer.assignment():
+                probe.ready()
+            n = sum(len(records) for records in batches.values())
+            if n:
+                probe.begin()
+                probe.add(n)
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    probe = Probe.from_env().start()
+    try:
+        with profiled():
+            asyncio.run(consume(probe))
+    finally:
+        probe.close()
+
+
+if __name__ == "__main__":
+    main()
