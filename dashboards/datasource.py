@@ -1,4 +1,5 @@
-"""The one Grafana data source every dashboard reads: ClickHouse, as the read-only reader user.
+"""The Grafana data sources: ClickHouse (as the read-only reader user), which every dashboard reads, and
+Prometheus, which scrapes the workers' /metrics (the pipeline dashboard's "Worker" panels).
 
 Dashboards reference it by a stable uid, so the exported JSON works unchanged on any Grafana that
 has the data source under that uid (file provisioning or `ioc dashboards push`). The password is
@@ -21,6 +22,12 @@ DATASOURCE_NAME = "IOC ClickHouse"
 # Environment variables the Grafana process must carry for the provisioned data source.
 READER_USER_ENV = "IOC_CLICKHOUSE_READER_USER"
 READER_PASSWORD_ENV = "IOC_CLICKHOUSE_READER_PASSWORD"
+
+
+PROMETHEUS_UID = "ioc-prometheus"
+PROMETHEUS_NAME = "IOC worker metrics"
+PROMETHEUS_TYPE = "prometheus"
+DEFAULT_PROMETHEUS_URL = "http://prometheus:9090"  # the docker-compose service
 
 
 def ref() -> DataSourceRef:
@@ -94,3 +101,22 @@ def api_datasource(endpoint: ClickHouseEndpoint, settings: Settings, *, with_pas
     if with_password:
         body["secureJsonData"] = {"password": settings.clickhouse_reader_password}
     return body
+
+
+def prometheus_ref() -> DataSourceRef:
+    return DataSourceRef(type_val=PROMETHEUS_TYPE, uid=PROMETHEUS_UID)
+
+
+def prometheus_datasource(url: str) -> dict[str, object]:
+    """The Prometheus data source, for provisioning and for POST /api/datasources alike (no credentials:
+    compose's Prometheus is on the internal network only). Its scrape interval (deploy/prometheus.yml)
+    is the smallest step Grafana asks for."""
+    return {
+        "name": PROMETHEUS_NAME,
+        "uid": PROMETHEUS_UID,
+        "type": PROMETHEUS_TYPE,
+        "access": "proxy",
+        "url": url,
+        "isDefault": False,
+        "jsonData": {"httpMethod": "POST", "timeInterval": "5s"},
+    }

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import textwrap
 
-from grafana_foundation_sdk.builders import bargauge, gauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders.common import (
     GraphThresholdsStyleConfig,
     ReduceDataOptions,
@@ -35,7 +35,7 @@ from grafana_foundation_sdk.models.common import (
 )
 from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, GridPos
 
-from dashboards.datasource import ref
+from dashboards.datasource import prometheus_ref, ref
 from dashboards.query import ClickHouseQueryBuilder
 from dashboards.targets import neutral
 
@@ -177,4 +177,26 @@ def bargauge_panel(title: str, query: str, *, unit: str, thresholds: ThresholdsC
         p = p.min(lo)
     if hi is not None:
         p = p.max(hi)
+    return p
+
+
+def prometheus_timeseries_panel(title: str, exprs: dict[str, str], *, unit: str, w: int = 8, h: int = 7,
+                                description: str = "") -> timeseries.Panel:
+    """A time series of PromQL expressions (the workers' /metrics through Prometheus); `exprs` maps a
+    legend format (e.g. "{{instance}}") to its expression, one query each."""
+    p = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(prometheus_ref())
+        .unit(unit)
+        .legend(VizLegendOptions().show_legend(True).display_mode(LegendDisplayMode.LIST)
+                .placement(LegendPlacement.BOTTOM).calcs([]))
+        .grid_pos(_pos(w, h))
+        .line_width(2)
+        .fill_opacity(10)
+    )
+    for ref_id, (legend, expr) in zip("ABCDEFGH", exprs.items(), strict=False):
+        p = p.with_target(prometheus.Dataquery().ref_id(ref_id).datasource(prometheus_ref()).expr(expr)
+                          .legend_format(legend).range())
     return p

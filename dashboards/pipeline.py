@@ -9,6 +9,10 @@ Pipeline health from what ClickHouse holds:
   needs the brokers' end offsets, which ClickHouse does not have: the workers report it in their
   stats files (`var/worker-<pid>.json`);
 - dead letters (`deadletters`, `deadletter_counts`) and late events (`late_events`).
+
+Worker panels, from Prometheus (the workers' /metrics, streams/exporter.py; docker-compose scrapes
+them): events in per second, consumer lag per partition, checkpoint and insert durations, the
+writer's buffer. They are what ClickHouse cannot tell: how far behind the brokers a worker is.
 """
 
 from __future__ import annotations
@@ -16,7 +20,14 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards.common import INCIDENTS_IN_RANGE, base, incidents_annotation
-from dashboards.panels import EVENTS_PER_S, ONE_MINUTE, stat_panel, table_panel, timeseries_panel
+from dashboards.panels import (
+    EVENTS_PER_S,
+    ONE_MINUTE,
+    prometheus_timeseries_panel,
+    stat_panel,
+    table_panel,
+    timeseries_panel,
+)
 from dashboards.targets import Targets, count_alarm, neutral
 
 UID = "ioc-pipeline"
@@ -156,5 +167,21 @@ def build(targets: Targets) -> Dashboard:
             ORDER BY events DESC, family, key
             LIMIT 100
         """, w=24, h=7, thresholds=neutral()))
+
+    d = d.with_panel(prometheus_timeseries_panel(
+        "Worker: events in per second", {
+            "{{instance}} {{topic}}": "sum by (instance, topic) (rate(ioc_events_in_total[$__rate_interval]))",
+            "{{instance}} dead letters": "sum by (instance) (rate(ioc_dead_letters_total[$__rate_interval]))",
+        }, unit=EVENTS_PER_S, description="Per worker replica (Prometheus, the workers' /metrics)."))
+    d = d.with_panel(prometheus_timeseries_panel(
+        "Worker: consumer lag", {"{{topic}} p{{partition}}": "max by (topic, partition) (ioc_consumer_lag)"},
+        unit="short", description="Offsets not processed yet, per partition (the brokers' end offsets)."))
+    d = d.with_panel(prometheus_timeseries_panel(
+        "Worker: checkpoint and insert time", {
+            "{{instance}} checkpoint": "max by (instance) (ioc_checkpoint_last_seconds)",
+            "{{instance}} insert": "max by (instance) (ioc_insert_last_seconds)",
+            "{{instance}} buffered rows / 1M": "max by (instance) (ioc_sink_buffered_rows) / 1e6",
+        }, unit="s", description="Last checkpoint (cut, ClickHouse writes, Kafka commit) and last insert; "
+                                 "the writer's buffer in millions of rows (consumption pauses when it is full)."))
 
     return d.annotation(incidents_annotation("Incidents", "1 = 1"))

@@ -20,7 +20,13 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
 from dashboards.catalog import FOLDER_TITLE, FOLDER_UID, PLAYLIST_UID, dashboard_models, playlist_model
-from dashboards.datasource import DATASOURCE_UID, ClickHouseEndpoint, api_datasource
+from dashboards.datasource import (
+    DATASOURCE_UID,
+    PROMETHEUS_UID,
+    ClickHouseEndpoint,
+    api_datasource,
+    prometheus_datasource,
+)
 from dashboards.targets import Targets
 from models.settings import Settings
 
@@ -115,6 +121,23 @@ def ensure_datasource(api: GrafanaApi, endpoint: ClickHouseEndpoint, settings: S
     report.updated.append(name)
 
 
+def ensure_prometheus(api: GrafanaApi, url: str, report: PushReport) -> None:
+    """The Prometheus data source the pipeline dashboard's worker panels read."""
+    name = f"datasource {PROMETHEUS_UID}"
+    desired = prometheus_datasource(url)
+    current = _get(api.datasource.get_datasource_by_uid, PROMETHEUS_UID)
+    if current is None:
+        api.datasource.create_datasource(desired)
+        report.created.append(name)
+    elif current.get("readOnly"):
+        report.skipped.append(name)
+    elif all(current.get(k) == desired[k] for k in ("name", "type", "url")):
+        report.unchanged.append(name)
+    else:
+        api.datasource.update_datasource_by_uid(PROMETHEUS_UID, desired)
+        report.updated.append(name)
+
+
 def ensure_dashboard(api: GrafanaApi, model: dict[str, Any], report: PushReport) -> None:
     uid = model["uid"]
     name = f"dashboard {uid}"
@@ -165,10 +188,14 @@ def ensure_playlist(api: GrafanaApi, report: PushReport) -> None:
 
 
 def push(api: GrafanaApi, endpoint: ClickHouseEndpoint, settings: Settings, *, scenario: str = "default",
-         update_secrets: bool = False) -> PushReport:
+         update_secrets: bool = False, prometheus_url: str = "") -> PushReport:
+    """`prometheus_url`: where Grafana reaches Prometheus; empty leaves that data source alone (the
+    worker panels then show "data source not found" until one with uid ioc-prometheus exists)."""
     report = PushReport()
     ensure_folder(api, report)
     ensure_datasource(api, endpoint, settings, report, update_secrets=update_secrets)
+    if prometheus_url:
+        ensure_prometheus(api, prometheus_url, report)
     for model in dashboard_models(Targets.from_scenario(scenario)).values():
         ensure_dashboard(api, model, report)
     ensure_playlist(api, report)

@@ -58,8 +58,18 @@ def test_pipeline_runs_all_four_contenders(broker: Broker, results: Path, tmp_pa
         assert contenders[ours]["complete"] and contenders[ours]["dead_letters"] == 0
         assert contenders[ours]["rows_inserted"] >= contenders[ours]["events"]
     assert contenders["b_worker_arrow"]["events"] == 20_000
-    assert {"a_vs_c", "a_vs_d", "b_vs_c", "b_vs_d"} <= set(result["ratios"])
-    assert set(result["targets"]["met"]) == {"a_vs_c", "a_vs_d", "b_events_per_s"}
+    assert {"a_vs_c", "a_vs_d", "b_vs_c", "b_vs_d", "a_vs_plain_consumer", "b_vs_chdb_insert",
+            "b_vs_in_process"} <= set(result["ratios"])
+    assert set(result["targets"]["met"]) == {"a_vs_c", "a_vs_d", "a_events_per_s", "a_vs_plain_consumer",
+                                             "b_events_per_s"}
+    limits = result["limits"]
+    assert limits["e_plain_consumer"]["complete"] and limits["e_plain_consumer"]["events"] == 2_000
+    assert limits["chdb_insert"]["rows"] == limits["in_process"]["events"] == 20_000
+    assert limits["chdb_insert"]["rows_per_s"] > 0 and limits["in_process"]["events_per_cpu_s"] > 0
+    for ours in ("a_worker_json", "b_worker_arrow"):  # CPU of the measured stretch, startup left out
+        assert contenders[ours]["cpu_s"] > 0 and contenders[ours]["events_per_cpu_s"] > 0
+    assert result["per_core"]["b_bound_events_per_s"] == \
+        result["per_core"]["cores"] * contenders["b_worker_arrow"]["events_per_cpu_s"]
     assert [load["format"] for load in result["loads"]] == ["json", "arrow"]
     assert set(result["machine"]) >= MACHINE_FIELDS
 

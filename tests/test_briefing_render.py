@@ -3,7 +3,7 @@
 `weeks_dsn`: a database of its own in the session's chDB store holding the simulated 2025-07-14
 (copied from `day_dsn`) and a second Monday, 2025-07-07 (another seed, filings and service centers
 only), run through the worker's own pipelines: the briefing dated 2025-07-15 then has "a week
-earlier" to compare with. Headless Chromium (Debian's `chromium`, `make chromium`) renders the page
+earlier" to compare with. Headless Chromium (Debian's `chromium`, `make system-tools`) renders the page
 to a PNG, which must not be blank, and prints it to PDF, which must be one A4 page even with every
 list at its cap.
 """
@@ -174,7 +174,7 @@ def test_most_improved_equal_the_raw_events(client: Client, data: BriefingData, 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        pytest.skip("headless Chromium is not installed (`make chromium` installs Debian's package)")
+        pytest.skip("headless Chromium is not installed (`make system-tools` installs Debian's package)")
     return found
 
 

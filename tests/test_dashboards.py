@@ -34,10 +34,11 @@ from clickhouse_plugin_stand_in import (
 )
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard as DashboardModel
+from grafana_foundation_sdk.models.prometheus import Dataquery as PrometheusQuery
 
 from dashboards import catalog, wall
-from dashboards.datasource import DATASOURCE_UID
-from dashboards.export import DATASOURCE_FILE, render
+from dashboards.datasource import DATASOURCE_UID, PROMETHEUS_TYPE, PROMETHEUS_UID
+from dashboards.export import DATASOURCE_FILE, PROMETHEUS_FILE, render
 from dashboards.query import PLUGIN_ID, ClickHouseQuery, register
 from dashboards.targets import Targets
 from models.settings import Settings
@@ -182,13 +183,20 @@ def check_result(kind: str, columns: list[tuple[str, str]], rows: list[tuple[Any
     return problems
 
 
+def sql_targets(panel: dict[str, Any]) -> list[dict[str, Any]]:
+    """A panel's ClickHouse targets; the worker panels' PromQL ones run in tests/test_dashboards_prometheus.py."""
+    targets = [t for t in panel["targets"] if (t.get("datasource") or {}).get("uid") != PROMETHEUS_UID]
+    assert all("rawSql" in t for t in targets), panel["title"]
+    return targets
+
+
 def run_panels(client: Any, model: dict[str, Any], scenario: Scenario, skip_side_outputs: bool) -> dict[str, Any]:
     run = lambda sql: client.query(sql).result_rows  # noqa: E731
     variables = resolve_variables(model.get("templating", {}).get("list", []), scenario.selection, run,
                                   scenario.time_range)
     results, problems = {}, []
     for panel in model["panels"]:
-        for target in panel["targets"]:
+        for target in sql_targets(panel):
             sql = Expansion(scenario.time_range, _interval_ms(panel, scenario.time_range), variables).expand(
                 target["rawSql"])
             side = _reads_side_outputs(sql)
@@ -225,7 +233,7 @@ def test_side_output_panels_on_a_store_with_dead_letters_late_events_and_checkpo
         side_client: Any, models: dict[str, Any]) -> None:
     model = models["ioc-pipeline"]
     side_only = dict(model, panels=[p for p in model["panels"]
-                                    if any(_reads_side_outputs(t["rawSql"]) for t in p["targets"])])
+                                    if any(_reads_side_outputs(t["rawSql"]) for t in sql_targets(p))])
     assert len(side_only["panels"]) >= 6
     results = run_panels(side_client, side_only, Scenario("ioc-pipeline", FULL_DAY, {}, expect_data=True),
                          skip_side_outputs=False)
@@ -369,7 +377,8 @@ def test_dashboard_json_round_trips_through_the_sdk_models(models: dict[str, Any
     for uid, model in models.items():
         parsed = DashboardModel.from_json(model)
         for panel in parsed.panels or []:
-            assert all(isinstance(t, ClickHouseQuery) for t in panel.targets or []), (uid, panel.title)
+            targets = panel.targets or []
+            assert all(isinstance(t, ClickHouseQuery | PrometheusQuery) for t in targets), (uid, panel.title)
         again = _plain(parsed)
         expected = copy.deepcopy(model)
         for a, b in zip(again["annotations"]["list"], expected["annotations"]["list"], strict=True):
@@ -385,9 +394,9 @@ def _plain(obj: Any) -> Any:
 def test_every_datasource_reference_is_provisioned(models: dict[str, Any]) -> None:
     from yaml_subset import load
 
-    provisioned = load(render()[DATASOURCE_FILE])
-    uids = {(d["type"], d["uid"]) for d in provisioned["datasources"]}
-    assert uids == {(PLUGIN_ID, DATASOURCE_UID)}
+    files = render()
+    uids = {(d["type"], d["uid"]) for f in (DATASOURCE_FILE, PROMETHEUS_FILE) for d in load(files[f])["datasources"]}
+    assert uids == {(PLUGIN_ID, DATASOURCE_UID), (PROMETHEUS_TYPE, PROMETHEUS_UID)}
 
     def refs(node: Any) -> Iterator[dict[str, Any]]:
         if isinstance(node, dict):
@@ -410,7 +419,7 @@ def test_queries_read_deduplicated_tables_with_final_and_filter_on_the_sorting_k
              r"|stream_checkpoints)")
     problems = []
     for model in models.values():
-        sqls = [(p["title"], t["rawSql"]) for p in model["panels"] for t in p["targets"]]
+        sqls = [(p["title"], t["rawSql"]) for p in model["panels"] for t in sql_targets(p)]
         sqls += [(a["name"], a["target"]["rawSql"]) for a in model["annotations"]["list"]]
         for title, sql in sqls:
             for m in re.finditer(rf"\b(FROM|JOIN)\s+{dedup}\b(\s+AS\s+\w+)?(\s+FINAL)?", sql):

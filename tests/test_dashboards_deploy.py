@@ -15,7 +15,7 @@ from grafana_stand_in import GrafanaState, grafana_stand_in
 from yaml_subset import load
 
 from dashboards import catalog
-from dashboards.datasource import DATASOURCE_UID, ClickHouseEndpoint, api_datasource
+from dashboards.datasource import DATASOURCE_UID, PROMETHEUS_UID, ClickHouseEndpoint, api_datasource
 from dashboards.export import DATASOURCE_FILE, PROVIDER_FILE, ExportOptions, export
 from dashboards.push import connect, push
 from ioc.cli import main
@@ -167,6 +167,21 @@ def test_push_grafana_stand_in_creates_everything_then_a_second_push_changes_not
     assert len(second.unchanged) == len(first.created)
     assert len(state.writes) == writes_before, state.writes[writes_before:]
     assert {uid: d["dashboard"]["version"] for uid, d in state.dashboards.items()} == versions
+
+
+def test_push_grafana_stand_in_adds_the_prometheus_source_when_given(
+        grafana: tuple[GrafanaState, str], settings: Settings) -> None:
+    state, url = grafana
+    push(connect(url, settings), ENDPOINT, settings)
+    assert PROMETHEUS_UID not in state.datasources  # not asked for: left alone
+    first = push(connect(url, settings), ENDPOINT, settings, prometheus_url="http://prom.internal:9090")
+    assert first.created == [f"datasource {PROMETHEUS_UID}"]
+    assert state.datasources[PROMETHEUS_UID]["url"] == "http://prom.internal:9090"
+    assert state.datasources[PROMETHEUS_UID]["type"] == "prometheus"
+    assert push(connect(url, settings), ENDPOINT, settings, prometheus_url="http://prom.internal:9090").changed is False
+    moved = push(connect(url, settings), ENDPOINT, settings, prometheus_url="http://prom.other:9090")
+    assert moved.updated == [f"datasource {PROMETHEUS_UID}"]
+    assert state.datasources[PROMETHEUS_UID]["url"] == "http://prom.other:9090"
 
 
 def test_push_grafana_stand_in_repairs_drift_only(grafana: tuple[GrafanaState, str], settings: Settings) -> None:
