@@ -58,6 +58,7 @@ class Rule:
     alpha: float = 0.1
     min_history: int = 20
     counts: bool = False  # anomaly on a count: its variance is at least its mean (Poisson), whatever the EWMA says
+    daily_slots: int = 0  # anomaly: one usual level per time of day (this many slots a day, local time); 0: one
     stale_min: float = 60.0  # a breach without any judgement for this long ends (its subject went quiet)
     enabled: bool = True
 
@@ -222,6 +223,9 @@ def _rule(name: str, raw: dict[str, Any], where: dict[tuple[str, str | None], _L
     for key in ("for_min", "clear_for_min", "over_min", "min_volume", "stale_min"):
         if values.get(key, 0.0) < 0:
             raise fail(key, "must be >= 0")
+    slots = values.get("daily_slots", 0)
+    if slots and (kind != "anomaly" or not 0 < slots <= 1440 or 1440 % slots):
+        raise fail("daily_slots", "an anomaly rule's slots a day: a divisor of 1440 (48: half hours), or 0")
     if not 0 < values.get("alpha", 0.1) <= 1:
         raise fail("alpha", "must be in (0, 1]")
     if values.get("over_min", 0.0) > spec.max_over_min:

@@ -171,6 +171,24 @@ def test_min_volume_leaves_thin_evidence_unjudged() -> None:
     assert judged.tolist() == [False, True] and breach.tolist() == [False, True]
 
 
+def test_daily_slots_judge_each_time_of_day_against_its_own_usual_level() -> None:
+    """Mornings at 100, afternoons at 30: 75 in an afternoon is a surge (2.5x its usual) though below any
+    morning; 100 in a morning is not, and neither time of day's usual level drifts towards the other's."""
+    st = RuleState(threshold_rule(kind="anomaly", above=None, clear=None, z=4.0, alpha=0.1, min_history=20,
+                                  counts=True, daily_slots=2))
+    st.fit(1)
+    for _day in range(3):
+        for slot, level in ((0, 100.0), (1, 30.0)):
+            for _ in range(30):
+                assert not st.judge(np.array([level]), np.ones(1), slot)[1][0]
+        assert st.mean.shape == (1, 2)
+    assert st.mean[0].tolist() == pytest.approx([100.0, 30.0])
+    assert bool(st.judge(np.array([75.0]), np.ones(1), 1)[1][0])
+    assert not bool(st.judge(np.array([100.0]), np.ones(1), 0)[1][0])
+    st.fit(3)  # a new subject: its own slots, no history yet
+    assert st.mean.shape == (3, 2) and not st.judge(np.array([100.0, 500.0, 500.0]), np.ones(3), 1)[0][1:].any()
+
+
 def test_anomaly_learns_the_usual_level_but_not_the_surge() -> None:
     st = RuleState(threshold_rule(kind="anomaly", above=None, clear=None, z=4.0, alpha=0.1, min_history=20))
     st.fit(1)

@@ -47,6 +47,8 @@ def test_extends_changes_only_the_keys_written(tmp_path: Path) -> None:
     ('extends = "default"\n[rules.x]\nfamily = "network"\nmetric = "latency_p50"\nscope = "node"\n'
      'severity = "info"\ntitle = "t"\nkind = "anomaly"\nabove = 3\n', 9, "anomaly rule breaches on z"),
     ('extends = "default"\n[rules.node_down]\nseverity = "panic"\n', 3, "must be one of"),
+    ('extends = "default"\n[rules.node_down]\ndaily_slots = 48\n', 3, "an anomaly rule's slots a day"),
+    ('extends = "default"\n[rules.latency_anomaly]\ndaily_slots = 7\n', 3, "a divisor of 1440"),
     ('extends = "default"\n[rules.node_down]\ntitle = "{subjet} down"\n', 3, "bad format"),
     ('extends = "default"\n[settings]\ntimezone = "Mars/Olympus"\n', 3, "unknown timezone"),
     ('extends = "nope"\n', 1, "no such rules file"),
