@@ -77,6 +77,22 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         out.append(("pipeline (b): Arrow batches of 10k, into ClickHouse", f"{rate(b['events_per_s'])} events/s",
                     base, f"{x(r['b_vs_c'])} vs (c), {x(r['b_vs_d'])} vs (d)", ">= 2M events/s per worker",
                     mark(met["b_events_per_s"])))
+        if limits := p.get("limits"):
+            e, chdb, inproc = limits["e_plain_consumer"], limits["chdb_insert"], limits["in_process"]
+            core = p["per_core"]
+            out.append(("pipeline (a) against the Kafka client alone",
+                        f"{rate(a['events_per_s'])} events/s, {rate(a['events_per_cpu_s'])}/CPU-s",
+                        f"(e) plain aiokafka consumer {rate(e['events_per_s'])} messages/s",
+                        f"{r['a_vs_plain_consumer']}",
+                        ">= 200k events/s, >= 0.7 of (e)",
+                        f"{mark(met['a_events_per_s'])} / {mark(met['a_vs_plain_consumer'])}"))
+            out.append(("pipeline (b) against its parts' limits",
+                        f"{rate(b['events_per_cpu_s'])} events/CPU-s on {b['cores_used']} cores: at most "
+                        f"{rate(core['b_bound_events_per_s'])} events/s on {core['cores']} cores",
+                        f"chDB insert alone {rate(chdb['rows_per_s'])} rows/s on {chdb['cores_used']} cores; "
+                        f"decode + windows {rate(inproc['events_per_s'])} events/s on 1 core",
+                        f"{r['b_vs_chdb_insert']} of chDB, {r['b_vs_in_process']} of in-process",
+                        "-", "-"))
     if f := results.get("freshness"):
         for i, point in enumerate([f, *f.get("lower_rates", [])]):
             w, raw = point["window_rows"], point["raw_events"]
@@ -129,11 +145,23 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def pipeline_detail(p: dict[str, Any]) -> str:
-    lines = ["| contender | events | seconds | events/s | startup s | RSS MB | complete |",
-             "|---|---|---|---|---|---|---|"]
-    for key, c in p["contenders"].items():
-        lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,} | {c['startup_s']} | "
+    lines = ["| contender | events | seconds | events/s | CPU s | cores | events/CPU-s | startup s | RSS MB "
+             "| complete |", "|---|---|---|---|---|---|---|---|---|---|"]
+    runs = dict(p["contenders"])
+    if "limits" in p:
+        runs["e_plain_consumer"] = p["limits"]["e_plain_consumer"]
+    for key, c in runs.items():
+        lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,} | {c.get('cpu_s', '-')} | "
+                     f"{c.get('cores_used', '-')} | {c.get('events_per_cpu_s') or '-'} | {c['startup_s']} | "
                      f"{c['rss_mb']} | {'yes' if c['complete'] else 'time-boxed'} |")
+    if limits := p.get("limits"):
+        for key in ("chdb_insert", "in_process"):
+            lim = limits[key]
+            done = lim.get("rows", lim.get("events"))
+            per_s = lim.get("rows_per_s", lim.get("events_per_s"))
+            per_cpu = lim.get("rows_per_cpu_s", lim.get("events_per_cpu_s"))
+            lines.append(f"| limit: {lim['what']} | {done:,} | {lim['seconds']} | {per_s:,} | - | "
+                         f"{lim.get('cores_used', 1)} | {per_cpu:,} | - | - | yes |")
     return "\n".join(lines)
 
 
