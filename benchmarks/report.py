@@ -112,8 +112,9 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     if s := results.get("scaling"):
         runs = s["runs"]
         tail = [r.get("tail_events_per_s") for r in runs]
+        per_cpu = " -> ".join(rate(r.get("events_per_cpu_s")) for r in runs)
         out.append(("scaling: JSON, 1 -> 2 workers (2 cores)", " -> ".join(f"{rate(r['events_per_s'])}" for r in runs)
-                    + " events/s", "after production: " + " -> ".join(rate(t) for t in tail),
+                    + f" events/s ({per_cpu} per CPU-s)", "after production: " + " -> ".join(rate(t) for t in tail),
                     f"{runs[-1]['speedup']}x", "-", "-"))
     return out
 

@@ -115,11 +115,13 @@ def measure_workers(broker: Broker, work: Path, count: int, params: ScalingParam
         for w in workers:
             w.wait_ready(timeout_s=params.timeout_s)
         wait_balanced(workers, broker.partitions, params.timeout_s)
+        cpu_before = [w.cpu_s() for w in workers]
         produce_s = produce_json_fast(broker.url, messages, keys)
         produced_at = time.time()
         at_production_end = sum(int(w.stats().get("events", 0)) for w in workers)
         result = drain(workers, len(messages), sink=True, timeout_s=params.timeout_s)
         per_worker = [int(w.stats().get("events", 0)) for w in workers]
+        cpu_s = [round(w.cpu_s() - before, 2) for w, before in zip(workers, cpu_before, strict=True)]
     finally:
         for w in workers:
             w.stop()
@@ -127,6 +129,11 @@ def measure_workers(broker: Broker, work: Path, count: int, params: ScalingParam
     tail_events = len(messages) - at_production_end
     return {
         "workers": count, **result.as_dict(), "produce_s": round(produce_s, 3), "events_per_worker": per_worker,
+        # Per worker and per core: each worker's share of the run, and events per CPU second of all of them
+        # (a worker's embedded ClickHouse included), i.e. what one more core buys.
+        "events_per_s_per_worker": [round(n / result.seconds) for n in per_worker], "cpu_s_per_worker": cpu_s,
+        "cores_used": round(sum(cpu_s) / result.seconds, 2),
+        "events_per_cpu_s": round(result.events / sum(cpu_s)) if sum(cpu_s) > 0 else None,
         "tail_events": tail_events,
         "tail_events_per_s": round(tail_events / max(end - produced_at, 1e-6)) if tail_events > 0 else None,
     }

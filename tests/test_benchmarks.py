@@ -103,6 +103,8 @@ def test_scaling_splits_partitions_between_two_workers(broker: Broker, results: 
     assert one["complete"] and two["complete"]
     assert sum(two["events_per_worker"]) == 3_000 and all(n > 0 for n in two["events_per_worker"])
     assert {"speedup", "efficiency", "tail_events"} <= set(two)
+    assert len(two["events_per_s_per_worker"]) == len(two["cpu_s_per_worker"]) == 2
+    assert all(r["events_per_cpu_s"] > 0 and r["cores_used"] > 0 for r in (one, two))
     assert result["how_it_scales"]
 
 
