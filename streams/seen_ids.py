@@ -179,7 +179,7 @@ class HashIndex:
     search of the whole batch). Runs merge like a binary counter, so a hash is merged O(log) times."""
 
     filter: HashFilter
-    runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (uint64 ascending, int64)
+    runs: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (uint64 ascending, int32)
     count: int = 0  # ids of the bucket covered (its first `count`)
 
     @classmethod
@@ -193,7 +193,7 @@ class HashIndex:
     def add(self, hashes: np.ndarray) -> None:
         """The bucket's next ids, by hash."""
         order = np.argsort(hashes)
-        self.runs.append((hashes[order], order + self.count))
+        self.runs.append((hashes[order], (order + self.count).astype(np.int32)))  # a bucket holds < 2**31 ids
         while len(self.runs) > 1 and len(self.runs[-2][0]) <= 2 * len(self.runs[-1][0]):
             (h1, r1), (h2, r2) = self.runs.pop(), self.runs.pop()
             h, r = np.concatenate((h2, h1)), np.concatenate((r2, r1))
