@@ -7,6 +7,7 @@ One broker for the module (Apache Kafka when java + mvn exist, else Tansu; IOC_T
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from benchmarks.freshness import FreshnessParams, measure_freshness
 from benchmarks.kernel import run_kernel_bench
 from benchmarks.memory import MemoryParams, measure_memory
-from benchmarks.pipeline import PipelineParams, measure_pipeline, profile_report
+from benchmarks.pipeline import PipelineParams, measure_pipeline, profile_report, write_profiles
 from benchmarks.report import END, START, embed, write_report
 from benchmarks.runtime import Broker, bench_broker, ensure_topics
 from benchmarks.scaling import ScalingParams, measure_scaling
@@ -151,8 +152,12 @@ def test_profile_report_per_thread(tmp_path: Path) -> None:
     profiler.disable()
     profiler.dump_stats(tmp_path / "w.prof")
     # No threshold on own time: how long `work` takes depends on the machine, not on the report.
-    threads = profile_report([tmp_path / "w.prof"], tmp_path / "profile.txt", min_own_s=0.0)
+    text = io.StringIO()
+    threads = profile_report([tmp_path / "w.prof"], text, min_own_s=0.0)
     assert set(threads) == {"event-loop"}
     assert threads["event-loop"]["top"][0]["own_s"] > 0
-    assert "thread event-loop" in (tmp_path / "profile.txt").read_text()
-    assert profile_report([tmp_path / "w.prof"], None, min_own_s=float("inf")) == {}  # idle threads are left out
+    assert "thread event-loop" in text.getvalue()
+    assert profile_report([tmp_path / "w.prof"], io.StringIO(), min_own_s=float("inf")) == {}  # idle ones left out
+    write_profiles({"json": {"text": text.getvalue()}, "arrow": {"text": "arrow's\n"}}, tmp_path / "profile.txt")
+    written = (tmp_path / "profile.txt").read_text()
+    assert "worker, json load" in written and "thread event-loop" in written and "worker, arrow load" in written

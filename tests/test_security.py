@@ -189,10 +189,15 @@ def test_settings_print_no_secret() -> None:
 def test_grafana_datasource_is_the_read_only_user_from_its_environment() -> None:
     provisioning = ROOT / "deploy/grafana/provisioning/datasources"
     sources = [s for f in sorted(provisioning.glob("*.y*ml")) for s in yaml.safe_load(f.read_text())["datasources"]]
-    assert sources
-    for source in sources:
+    clickhouse = [s for s in sources if s["type"] == "grafana-clickhouse-datasource"]
+    assert clickhouse
+    for source in clickhouse:
         assert source["jsonData"]["username"] == "${IOC_CLICKHOUSE_READER_USER}"
         assert source["secureJsonData"] == {"password": "${IOC_CLICKHOUSE_READER_PASSWORD}"}
+    # Prometheus (the workers' metrics, compose's internal network): no credentials to hold at all.
+    others = [s for s in sources if s not in clickhouse]
+    assert [s["type"] for s in others] == ["prometheus"]
+    assert all("secureJsonData" not in s and "basicAuth" not in s for s in others)
     grafana = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["grafana"]["environment"]
     assert "IOC_CLICKHOUSE_PASSWORD" not in grafana and "IOC_CLICKHOUSE_USER" not in grafana  # not the writer
     assert all(str(v).startswith("${") or (k.startswith("GF_") and "PASSWORD" not in k)
