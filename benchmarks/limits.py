@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,26 +36,12 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def arrow_messages(table: pa.Table, batch: int) -> list[bytes]:
-    """The table as `ioc replay --format arrow --batch N` sends it: one Arrow IPC stream per message."""
-    out = []
-    for lo in range(0, table.num_rows, batch):
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table.slice(lo, batch))
-        out.append(sink.getvalue().to_pybytes())
-    return out
-
-
 def in_process_limit(table: pa.Table, batch: int) -> dict[str, Any]:
     """`FamilyPipeline.process` over the messages (one partition, one message per call, as a fetch of
     one 10k-event message), best of two passes on fresh pipelines; outputs built, not written."""
-    from streams.decode import MessageBatch
-    from streams.pipeline import pipelines
+    from streams.pipeline import arrow_messages_by_partition, pipelines
 
-    messages = arrow_messages(table, batch)
-    batches = [MessageBatch([m], np.zeros(1, np.int32), np.array([i], np.int64), np.ones(1, bool))
-               for i, m in enumerate(messages)]
+    batches = arrow_messages_by_partition(table, NETWORK.key_field, partitions=1, batch=batch)
     now_ms = int(pa.compute.max(table.column("event_time").cast(pa.int64())).as_py()) + 1_000
     best = None
     for _ in range(2):

@@ -189,7 +189,8 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
     a, b = worker_json["events_per_s"], worker_arrow["events_per_s"]
     c, d = faust["events_per_s"], quix["events_per_s"]
     e = plain["events_per_s"]
-    cores = machine_info(broker.kind)["cores"]
+    machine = machine_info(broker.kind)
+    cores = machine["cores"]
     result: dict[str, Any] = {
         "benchmark": "pipeline",
         "workload": f"network telemetry, {params.nodes} nodes, 1 sample/node/s, 1-min tumbling windows per node",
@@ -225,7 +226,7 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
                     "a_vs_plain_consumer": bool(e) and a / e >= JSON_TARGET_VS_PLAIN_CONSUMER,
                     "b_events_per_s": b >= ARROW_TARGET_EVENTS_PER_S},
         },
-        "machine": machine_info(broker.kind),
+        "machine": machine,
     }
     if profiles:
         result["profile"] = profiles

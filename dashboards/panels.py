@@ -11,6 +11,7 @@ Conventions every query follows (and tests/test_dashboards.py checks on real dat
 
 from __future__ import annotations
 
+import string
 import textwrap
 
 from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, stat, table, timeseries
@@ -33,7 +34,7 @@ from grafana_foundation_sdk.models.common import (
     StackingMode,
     VizOrientation,
 )
-from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, GridPos
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, DynamicConfigValue, GridPos
 
 from dashboards.datasource import prometheus_ref, ref
 from dashboards.query import ClickHouseQueryBuilder
@@ -111,24 +112,31 @@ def gauge_panel(title: str, query: str, *, unit: str, thresholds: ThresholdsConf
     return p
 
 
-def timeseries_panel(title: str, query: str, *, unit: str, min_interval: str, w: int = 12, h: int = 8,
-                     thresholds: ThresholdsConfig | None = None, stacked_bars: bool = False,
-                     decimals: int | None = None, description: str = "") -> timeseries.Panel:
-    """`thresholds` are drawn as dashed lines (a target line), not as colours."""
-    p = (
+def _timeseries(title: str, description: str, source: DataSourceRef, unit: str, w: int, h: int) -> timeseries.Panel:
+    """What every time series here shares: legend below, 2 px lines, a light fill."""
+    return (
         timeseries.Panel()
         .title(title)
         .description(description)
-        .datasource(ref())
-        .with_target(_target(query, time_series=True))
+        .datasource(source)
         .unit(unit)
-        .interval(min_interval)
-        .max_data_points(MAX_POINTS)
         .legend(VizLegendOptions().show_legend(True).display_mode(LegendDisplayMode.LIST)
                 .placement(LegendPlacement.BOTTOM).calcs([]))
         .grid_pos(_pos(w, h))
         .line_width(2)
         .fill_opacity(10)
+    )
+
+
+def timeseries_panel(title: str, query: str, *, unit: str, min_interval: str, w: int = 12, h: int = 8,
+                     thresholds: ThresholdsConfig | None = None, stacked_bars: bool = False,
+                     decimals: int | None = None, description: str = "") -> timeseries.Panel:
+    """`thresholds` are drawn as dashed lines (a target line), not as colours."""
+    p = (
+        _timeseries(title, description, ref(), unit, w, h)
+        .with_target(_target(query, time_series=True))
+        .interval(min_interval)
+        .max_data_points(MAX_POINTS)
     )
     if thresholds is not None:
         p = p.thresholds(thresholds).thresholds_style(GraphThresholdsStyleConfig().mode(GraphTresholdsStyleMode.DASHED))
@@ -184,19 +192,8 @@ def prometheus_timeseries_panel(title: str, exprs: dict[str, str], *, unit: str,
                                 description: str = "") -> timeseries.Panel:
     """A time series of PromQL expressions (the workers' /metrics through Prometheus); `exprs` maps a
     legend format (e.g. "{{instance}}") to its expression, one query each."""
-    p = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .datasource(prometheus_ref())
-        .unit(unit)
-        .legend(VizLegendOptions().show_legend(True).display_mode(LegendDisplayMode.LIST)
-                .placement(LegendPlacement.BOTTOM).calcs([]))
-        .grid_pos(_pos(w, h))
-        .line_width(2)
-        .fill_opacity(10)
-    )
-    for ref_id, (legend, expr) in zip("ABCDEFGH", exprs.items(), strict=False):
+    p = _timeseries(title, description, prometheus_ref(), unit, w, h)
+    for ref_id, (legend, expr) in zip(string.ascii_uppercase, exprs.items(), strict=False):
         p = p.with_target(prometheus.Dataquery().ref_id(ref_id).datasource(prometheus_ref()).expr(expr)
                           .legend_format(legend).range())
     return p

@@ -73,6 +73,14 @@ class RuleState:
     seen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     judged_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # last window end judged
 
+    def __post_init__(self) -> None:
+        # Anomaly rules with daily slots learn one usual level per subject and time of day: (subjects, slots),
+        # in float32 and int16 (days seen), since they go into every checkpoint of the incident stage
+        # (97 centers x 1,440 minutes: 1.4 MB).
+        if slots := self.rule.daily_slots:
+            self.mean, self.var = np.zeros((0, slots), np.float32), np.zeros((0, slots), np.float32)
+            self.seen = np.zeros((0, slots), np.int16)
+
     def fit(self, n: int) -> None:
         """Grow to `n` subjects (keys the reference data did not know)."""
         grow = n - len(self.active)
@@ -82,17 +90,10 @@ class RuleState:
         self.active = np.append(self.active, np.zeros(grow, bool))
         self.clear_since = np.append(self.clear_since, np.full(grow, NONE, np.int64))
         self.judged_at = np.append(self.judged_at, np.zeros(grow, np.int64))
-        # Anomaly rules with daily slots learn one usual level per subject and time of day: (subjects, slots),
-        # in float32 and int16 (days seen), since they go into every checkpoint of the incident stage
-        # (97 centers x 1,440 minutes: 1.4 MB).
-        daily = self.rule.daily_slots
-        level, real, count = ((grow, daily), np.float32, np.int16) if daily else ((grow,), np.float64, np.int64)
-        if self.mean.ndim != len(level):
-            self.mean, self.var = np.zeros((0, *level[1:]), real), np.zeros((0, *level[1:]), real)
-            self.seen = np.zeros((0, *level[1:]), count)
-        self.mean = np.concatenate((self.mean, np.zeros(level, real)))
-        self.var = np.concatenate((self.var, np.zeros(level, real)))
-        self.seen = np.concatenate((self.seen, np.zeros(level, count)))
+        rows = (grow, *self.mean.shape[1:])  # (grow,) or (grow, slots), in the arrays' own dtypes
+        self.mean = np.concatenate((self.mean, np.zeros(rows, self.mean.dtype)))
+        self.var = np.concatenate((self.var, np.zeros(rows, self.var.dtype)))
+        self.seen = np.concatenate((self.seen, np.zeros(rows, self.seen.dtype)))
 
     def judge(self, value: np.ndarray, volume: np.ndarray, slot: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(judged, breaching, clear) per subject; anomaly rules turn the value into a z-score first, against
