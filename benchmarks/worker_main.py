@@ -93,7 +93,7 @@ def main() -> None:
         try:
             faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False).execute_from_commandline()
         finally:
-            worker.writer.close()
+            worker.close()
             probe.close()
 
 

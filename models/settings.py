@@ -69,6 +69,7 @@ class Settings:
     kafka_session_timeout_s: int = 30  # Tansu: 6 (its group joins wait half of it, DESIGN.md s.5)
     max_poll_records: int = 20_000  # bounds one batch's processing time, so heartbeats never starve
     kafka_fetch_max_wait_ms: int = 100  # aiokafka: longest a fetch waits at the broker (streams.transport)
+    parse_threads: int = 2  # threads reading fetched batches ahead of their turn (FamilyPipeline.parse_ahead); 0: none
     faust_transport: str = "aiokafka"  # or "confluent": both drivers get batch delivery (streams.transport)
     province: str = "QNG"  # the province this deployment watches (models.reference.PROVINCES)
     index_weights_file: str = ""  # Decision 766 index weights (models/service_index.toml when empty)

@@ -66,6 +66,7 @@ def make_app(settings: Settings) -> tuple[BatchApp, StreamWorker]:
         app.topics.add(app.topic(topic, key_serializer="raw", value_serializer="raw"))
 
         async def route(tp: TP, batch: MessageBatch, channel: faust.ChannelT = channel) -> None:
+            worker.parse_ahead(tp.topic, batch)
             await channel.put(batch)
 
         app.batch_routes[topic] = route
@@ -118,4 +119,4 @@ def run_worker(settings: Settings, loglevel: str = "warn") -> None:
     try:
         faust_worker.execute_from_commandline()
     finally:
-        worker.writer.close()
+        worker.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,7 @@ class MessageBatch:
     partitions: np.ndarray  # int32
     offsets: np.ndarray  # int64
     arrow: np.ndarray  # bool: value is an Arrow IPC stream (header marked)
+    parsed: Future[Parsed] | None = None  # these very messages being read ahead (FamilyPipeline.parse_ahead)
 
     @classmethod
     def of(cls, messages: Sequence[tuple[bytes | None, int, int, Sequence[tuple[str, bytes]] | None]]) -> MessageBatch:
@@ -184,20 +186,30 @@ def _same_kind(kind: str, type_: pa.DataType) -> bool:
     return pa.types.is_timestamp(type_)  # "time": any unit, with or without a zone (read as UTC)
 
 
-def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_skew_ms: int,
-                 max_message_bytes: int, max_arrow_bytes: int, seen: SeenIds | None = None) -> Decoded:
-    """Valid events of a batch (in offset order per partition) and the dead letters.
+@dataclass
+class Parsed:
+    """A batch's messages read into one table, before validation and the duplicate check.
 
-    `Decoded.partitions` gives each valid event's partition, so callers can split per partition.
-    """
+    Reading depends on nothing but the bytes (sizes, Arrow and JSON decoding), so it may run on a
+    parse thread ahead of the batch's turn (`FamilyPipeline.parse_ahead`); what follows depends on
+    the partition's state and runs in offset order."""
+
+    events: pa.Table  # decodable rows in message order (family schema), not yet validated
+    row_msg: np.ndarray  # per row: the index of its message in the batch
+    dead: list[DeadLetter] = field(default_factory=list)  # empty, oversized or undecodable messages
+
+
+def _dead_letter(family: Family, batch: MessageBatch, i: int, why: Rejection, payload: bytes | None = None
+                 ) -> DeadLetter:
+    value = batch.values[i] or b""
+    return DeadLetter(family.topic, int(batch.partitions[i]), int(batch.offsets[i]), why.reason,
+                      str(why.field or why.detail), value if payload is None else payload)
+
+
+def parse_batch(family: Family, batch: MessageBatch, max_message_bytes: int, max_arrow_bytes: int) -> Parsed:
+    """Read every usable message of a batch: Arrow IPC streams zero-copy, JSON in one pyarrow call."""
     n = len(batch)
     dead: list[DeadLetter] = []
-
-    def reject(i: int, why: Rejection, payload: bytes | None = None) -> None:
-        value = batch.values[i] or b""
-        dead.append(DeadLetter(family.topic, int(batch.partitions[i]), int(batch.offsets[i]), why.reason,
-                               str(why.field or why.detail), value if payload is None else payload))
-
     values = batch.values
     if None in values:
         lengths = np.fromiter((-1 if v is None else len(v) for v in values), dtype=np.int64, count=n)
@@ -205,9 +217,9 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=n)  # type: ignore[arg-type]
     limit = np.where(batch.arrow, max_arrow_bytes, max_message_bytes)
     for i in np.flatnonzero(lengths < 0):
-        reject(int(i), Rejection(UNDECODABLE, "", "empty message"))
+        dead.append(_dead_letter(family, batch, int(i), Rejection(UNDECODABLE, "", "empty message")))
     for i in np.flatnonzero(lengths > limit):
-        reject(int(i), Rejection(OVERSIZED, "", f"{lengths[i]} bytes"))
+        dead.append(_dead_letter(family, batch, int(i), Rejection(OVERSIZED, "", f"{lengths[i]} bytes")))
     usable = (lengths >= 0) & (lengths <= limit)
 
     tables: list[pa.Table] = []
@@ -216,37 +228,57 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
         try:
             table = _arrow_table(family, batch.values[i])  # type: ignore[arg-type]
         except WrongColumnType as exc:
-            reject(int(i), exc.rejection)
+            dead.append(_dead_letter(family, batch, int(i), exc.rejection))
             continue
         except Exception as exc:  # hostile bytes reach C++ readers: any error is the message's
             # Besides ArrowInvalid, damaged streams raise UnicodeDecodeError (a field name that is not
             # UTF-8), KeyError (a field name twice), ... (seen by the fuzzer): all mean "undecodable".
-            reject(int(i), Rejection(UNDECODABLE, "", f"broken Arrow batch: {type(exc).__name__}: {str(exc)[:160]}"))
+            why = Rejection(UNDECODABLE, "", f"broken Arrow batch: {type(exc).__name__}: {str(exc)[:160]}")
+            dead.append(_dead_letter(family, batch, int(i), why))
             continue
         tables.append(table)
         origin.append(np.full(table.num_rows, i, dtype=np.int64))
-    json_mask = usable & ~batch.arrow
-    json_idx = np.flatnonzero(json_mask)
+    json_idx = np.flatnonzero(usable & ~batch.arrow)
     if len(json_idx):
         json_values = values if len(json_idx) == n else [values[i] for i in json_idx]
         table, good, bad = _json_table(family, json_values)  # type: ignore[arg-type]
         for j, why in bad:
-            reject(int(json_idx[j]), why)
+            dead.append(_dead_letter(family, batch, int(json_idx[j]), why))
         tables.append(table)
         origin.append(json_idx[np.asarray(good, dtype=np.int64)])
     if not tables:
-        return Decoded(family.schema.empty_table(), np.zeros(0, np.int32), np.zeros(0, np.int64), dead)
-
+        return Parsed(family.schema.empty_table(), np.zeros(0, np.int64), dead)
     events = pa.concat_tables(tables)
     row_msg = np.concatenate(origin)
     if len(tables) > 1:  # mixed formats: restore message order
         order = np.argsort(row_msg, kind="stable")
         events, row_msg = events.take(pa.array(order)), row_msg[order]
+    return Parsed(events, row_msg, dead)
+
+
+def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_skew_ms: int,
+                 max_message_bytes: int, max_arrow_bytes: int, seen: SeenIds | None = None,
+                 parsed: Parsed | None = None) -> Decoded:
+    """Valid events of a batch (in offset order per partition) and the dead letters.
+
+    `parsed` is the batch already read by `parse_batch` (on a parse thread); without it the batch is
+    read here. `Decoded.partitions` gives each valid event's partition, so callers can split per partition.
+    """
+    if parsed is None:
+        parsed = parse_batch(family, batch, max_message_bytes, max_arrow_bytes)
+    dead = list(parsed.dead)
+    events, row_msg = parsed.events, parsed.row_msg
+    if not events.num_rows:
+        dead.sort(key=lambda d: (d.partition, d.offset))
+        return Decoded(family.schema.empty_table(), np.zeros(0, np.int32), np.zeros(0, np.int64), dead)
+
+    def row_rejected(row: int, why: Rejection) -> None:
+        i = int(row_msg[row])
+        dead.append(_dead_letter(family, batch, i, why, _row_payload(events, row) if batch.arrow[i] else None))
 
     ok, reasons = validation_mask(family, events, now_ms, max_future_skew_ms)
     for row in np.flatnonzero(~ok):
-        i = int(row_msg[row])
-        reject(i, reasons[row], _row_payload(events, int(row)) if batch.arrow[i] else None)
+        row_rejected(int(row), reasons[row])
     if not ok.all():
         events, row_msg = events.filter(pa.array(ok)), row_msg[ok]
 
@@ -254,8 +286,7 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
         times = pc.cast(events.column("event_time"), pa.int64()).to_numpy()
         fresh = seen.first_sightings(events.column("event_id").combine_chunks(), times)
         for row in np.flatnonzero(~fresh):
-            i = int(row_msg[row])
-            reject(i, Rejection(DUPLICATE, "event_id"), _row_payload(events, int(row)) if batch.arrow[i] else None)
+            row_rejected(int(row), Rejection(DUPLICATE, "event_id"))
         if not fresh.all():
             events, row_msg = events.filter(pa.array(fresh)), row_msg[fresh]
     dead.sort(key=lambda d: (d.partition, d.offset))

@@ -18,6 +18,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from models.schema import UNDECODABLE
 from models.settings import Settings
 from streams.arrays import unique_sorted
 from streams.checkpoints import Cut
-from streams.decode import DeadLetter, Decoded, MessageBatch, decode_batch
+from streams.decode import DeadLetter, Decoded, MessageBatch, decode_batch, parse_batch
 from streams.seen_ids import SeenIds
 from streams.specs import SPECS
 from streams.window_engine import END_OF_STREAM
@@ -135,6 +136,8 @@ class Stage(Protocol):
 
     def restore(self, blob: bytes, next_offset: int, stored_ids: Callable[[int], dict[int, pa.Array]]) -> Any: ...
 
+    def parse_ahead(self, batch: MessageBatch, pool: Executor) -> None: ...
+
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs: ...
 
     def emit_pending(self, state: Any) -> Outputs: ...
@@ -168,6 +171,16 @@ class FamilyPipeline:
         if partition not in self.partitions:
             self.partitions[partition] = self.new_state()
         return self.partitions[partition]
+
+    def parse_ahead(self, batch: MessageBatch, pool: Executor) -> None:
+        """Start reading the batch's messages on `pool` while earlier batches are processed.
+
+        Batches are processed one at a time, in order (their effects on windows, seen ids and
+        checkpoints depend on it), but reading a message depends on its bytes only: pyarrow's JSON
+        and IPC readers release the GIL, so the next batches are read on the other cores meanwhile.
+        `process` takes the result (or, if reading failed, reads again on its own path)."""
+        s = self.settings
+        batch.parsed = pool.submit(parse_batch, self.spec.family, batch, s.max_message_bytes, s.max_arrow_batch_bytes)
 
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs:
         """A batch of one topic's messages (any partitions, offset order within each)."""
@@ -220,7 +233,8 @@ class FamilyPipeline:
         args = (now_ms, s.max_future_skew_s * 1000, s.max_message_bytes, s.max_arrow_batch_bytes, state.seen)
         seen = (dict(state.seen.buckets), state.seen.max_time_ms, dict(state.seen.saved))  # a few buckets: cheap
         try:
-            return decode_batch(self.spec.family, batch, *args)
+            parsed = batch.parsed.result() if batch.parsed is not None else None
+            return decode_batch(self.spec.family, batch, *args, parsed=parsed)
         except Exception:
             log.exception("%s: decoding a batch of %d messages failed; isolating the culprit",
                           self.family_name, len(batch))

@@ -21,6 +21,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,6 +112,9 @@ class IncidentPipeline:
         state.engine.reconfigure(self.rules)  # the rules file may have changed across the restart
         state.next_offset = next_offset
         return state
+
+    def parse_ahead(self, batch: MessageBatch, pool: Executor) -> None:
+        """Nothing to read ahead: a few signals per fetch, each read where it is applied."""
 
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms

@@ -101,6 +101,30 @@ class AiokafkaBatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = self.consumer.app.fetch_max_wait_ms  # read by its Fetcher at start()
         return consumer
 
+    async def _fetch_records(self, consumer: Any, active_partitions: Any, timeout: float | None = None,
+                             max_records: int | None = None) -> Any:
+        lean_records(consumer._fetcher, self.consumer.app.batch_routes)
+        return await super()._fetch_records(consumer, active_partitions, timeout=timeout, max_records=max_records)
+
+
+def _as_read(tp: Any, record: Any) -> Any:
+    return record
+
+
+def lean_records(fetcher: Any, routes: dict[str, BatchRoute]) -> None:
+    """Fetched partitions of routed topics hand over aiokafka's records as read from the batch.
+
+    aiokafka wraps every record in a `ConsumerRecord` (a Python function call and a dataclass per
+    message, ~0.4 us, a quarter of a plain consumer's cost, measured) that `to_batch` reads three fields
+    of; the C record it wraps has the same `value`, `offset` and `headers`. Only partitions already
+    fetched and not yet read are changed (a fetch landing during the wait is read the usual way:
+    slower, same batch); topics without a route keep Faust's path, which needs the full record.
+    """
+    for tp, result in fetcher._records.items():
+        records = getattr(result, "_partition_records", None)
+        if records is not None and tp.topic in routes:
+            records._consumer_record = _as_read
+
 
 class AiokafkaBatchConsumer(BatchDrain, faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> AiokafkaBatchConsumerThread:

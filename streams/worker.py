@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from faust.types import TP
@@ -44,6 +45,20 @@ class StreamWorker:
         self.topics = OutputTopics.of(app, settings.province)
         self.lock = asyncio.Lock()  # batches, checkpoint cuts and rebalances never interleave
         self.checkpointing = asyncio.Lock()
+        self.parsers = (ThreadPoolExecutor(settings.parse_threads, thread_name_prefix="ioc-parse")
+                        if settings.parse_threads > 0 else None)
+
+    def parse_ahead(self, topic: str, batch: MessageBatch) -> None:
+        """A fetched batch starts being read now, on the parse threads, while it waits for its turn."""
+        if self.parsers is not None:
+            self.pipelines[topic].parse_ahead(batch, self.parsers)
+
+    def close(self) -> None:
+        """At exit: batches still being read ahead are dropped (uncommitted: re-read after a restart),
+        then the writer flushes what it holds."""
+        if self.parsers is not None:
+            self.parsers.shutdown(wait=False, cancel_futures=True)
+        self.writer.close()
 
     async def on_batch(self, topic: str, batch: MessageBatch) -> None:
         async with self.lock:

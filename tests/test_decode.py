@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 import pyarrow as pa
 from hypothesis import given, settings
@@ -9,7 +11,9 @@ from hypothesis import strategies as st
 
 from models.events import ARROW_CONTENT_TYPE, SERVICE_CENTER
 from models.schema import encode_json, parse_time, records_to_table
+from models.settings import Settings
 from streams.decode import MessageBatch, decode_batch
+from streams.pipeline import pipelines
 from streams.seen_ids import SeenIds
 
 SC = SERVICE_CENTER
@@ -189,3 +193,45 @@ def test_partitions_travel_with_events() -> None:
 def test_none_value_is_dead_lettered() -> None:
     out = decode(MessageBatch.of([(None, 0, 0, None)]))
     assert [d.reason for d in out.dead] == ["undecodable"]
+
+
+def test_batches_read_ahead_on_parse_threads_give_what_reading_in_turn_gives() -> None:
+    # FamilyPipeline.parse_ahead reads the next batches while one is processed; effects must not change:
+    # same events, windows, duplicates across batches and dead letters, in the same order.
+    settings = Settings(max_message_bytes=4096)
+    values = [encode_json(SC, event(i)) for i in range(300)]
+    values[17], values[150] = BAD["undecodable"], BAD["future_time"]
+    values[200] = values[199]  # a duplicate of the batch before's last event (batches of 100)
+    table = records_to_table(SC, [event(i) for i in range(300, 340)])
+
+    def batches() -> list[MessageBatch]:
+        out = [MessageBatch.of([(v, 0, o, None) for o, v in enumerate(values[s:s + 100], start=s)])
+               for s in range(0, 300, 100)]
+        arrow = [(arrow_bytes(table), 0, 300, ARROW_HEADERS), (b"broken", 0, 301, ARROW_HEADERS)]
+        return [*out, MessageBatch.of(arrow)]
+
+    def run(pool: ThreadPoolExecutor | None) -> list[tuple]:
+        pipeline = pipelines(settings)[SC.topic]
+        todo = batches()
+        if pool is not None:
+            for batch in todo:  # all of them read ahead before the first is processed
+                pipeline.parse_ahead(batch, pool)
+        outs = [pipeline.process(batch, now_ms=NOW) for batch in todo] + [pipeline.close_all()]
+        return [([(name, rows.to_pylist()) for name, rows in o.rows], [(d.offset, d.reason) for d in o.dead],
+                 o.events_valid) for o in outs]
+
+    with ThreadPoolExecutor(2) as pool:
+        ahead = run(pool)
+    in_turn = run(None)
+    assert ahead == in_turn
+    dead = [d for _, batch_dead, _ in in_turn for d in batch_dead]
+    assert dead == [(17, "undecodable"), (150, "future_time"), (200, "duplicate"), (301, "undecodable")]
+
+
+def test_a_batch_whose_reading_ahead_failed_is_read_again_in_its_turn() -> None:
+    pipeline = pipelines(Settings())[SC.topic]
+    batch = json_batch([encode_json(SC, event(i)) for i in range(50)])
+    batch.parsed = Future()
+    batch.parsed.set_exception(RuntimeError("a reader bug"))  # what a parse thread hands back when it fails
+    out = pipeline.process(batch, now_ms=NOW)
+    assert out.events_valid == 50 and not out.dead

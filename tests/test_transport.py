@@ -26,7 +26,7 @@ def test_worker_consumer_fetch_wait_comes_from_settings_not_fausts_1500_ms(tmp_p
             await consumer.stop()
             return wait
         finally:
-            worker.writer.close()
+            worker.close()
 
     base = dict(data_dir=tmp_path, clickhouse_dsn=f"chdb://{tmp_path / 'store.chdb'}",
                 broker_url="kafka://127.0.0.1:9")  # never connected to: the consumer is only built
