@@ -53,7 +53,7 @@ SCALING_NOTES = [
     "--scale worker=N`), one per core, not threads.",
     "Kafka: one broker takes several hundred thousand small messages/s; beyond that add brokers and spread "
     "partitions (cost: brokers grow linearly with bytes/s; JSON ~200 B/event, Arrow batches ~4x smaller per event).",
-    "ClickHouse: inserts are batched (50k rows or 500 ms per table per worker), so insert count grows with "
+    "ClickHouse: inserts are batched (200k rows or 500 ms per table per worker), so insert count grows with "
     "workers, not events; one server takes millions of rows/s of batched inserts. Beyond it, a cluster: "
     "shard the raw_* tables by entity key (Distributed table), replicate for reads; the windowed agg_* "
     "tables are ~60x smaller than raw (1 row per key per minute), so dashboards stay fast.",

@@ -280,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboards)
 
     p = sub.add_parser("bench", help="benchmarks with their baselines in the same run (JSON in benchmarks/results/)")
-    p.add_argument("what", choices=("kernel", "sink", "alerts", "pipeline", "freshness", "memory", "scaling", "all",
-                                    "report"),
+    p.add_argument("what", choices=("kernel", "sink", "sink_http", "alerts", "pipeline", "freshness", "memory",
+                                    "scaling", "all", "report"),
                    help="a benchmark, all of them, or `report`: rebuild the README table from benchmarks/results")
     p.add_argument("--json", type=Path, default=None, help="write the result to this file "
                    "(default: benchmarks/results/NAME.json, and the report and README table are rebuilt)")
