@@ -31,6 +31,7 @@ import contextlib
 import io
 import json
 import pstats
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -98,9 +99,11 @@ def measure(name: str, module: str, broker: Broker, work: Path, total: int, *, s
         contender.start()
         contender.wait(lambda s: s.get("ready_at") is not None or s.get("first_at") is not None, timeout_s,
                        "joined its group")
-        cpu_at_join = contender.cpu_s()
+        cpu_at_join, broker_at_join = contender.cpu_s(), broker.cpu_s()
         result = drain([contender], total, sink=sink, timeout_s=timeout_s, time_box_s=time_box_s)
         cpu_s = contender.cpu_s() - cpu_at_join  # startup (imports, migrations) left out
+        broker_now = broker.cpu_s()
+        broker_cpu_s = None if broker_at_join is None or broker_now is None else broker_now - broker_at_join
         rss = contender.rss_mb()
         probe = contender.stats()
     finally:
@@ -108,7 +111,8 @@ def measure(name: str, module: str, broker: Broker, work: Path, total: int, *, s
     out = {"contender": name, **result.as_dict(), "startup_s": round(result.first_at - started, 2),
            "rss_mb": round(rss, 1), "time_boxed": time_box_s is not None and not result.complete,
            "cpu_s": round(cpu_s, 2), "cores_used": round(cpu_s / result.seconds, 2),
-           "events_per_cpu_s": round(result.events / cpu_s) if cpu_s > 0 else None}
+           "events_per_cpu_s": round(result.events / cpu_s) if cpu_s > 0 else None,
+           "broker_cpu_s": None if broker_cpu_s is None else round(broker_cpu_s, 2)}
     extra = probe.get("extra", {})
     if sink:
         out |= {"dead_letters": extra.get("dead_letters"), "late": extra.get("late"),
@@ -157,8 +161,15 @@ def profile_report(files: list[Path], text: io.StringIO, top: int = 25, min_own_
     return threads
 
 
-def ratio(a: float, b: float) -> float | None:
-    return round(a / b, 2) if b else None
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
+
+
+def box_bound(run: dict[str, Any], cores: int) -> int | None:
+    """Events/s the machine's cores would carry at this run's CPU per event, the local broker's included:
+    on one box the worker, its embedded ClickHouse and Kafka share the cores."""
+    cpu = run["cpu_s"] + (run.get("broker_cpu_s") or 0)
+    return round(cores * run["events"] / cpu) if cpu > 0 else None
 
 
 def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
@@ -206,7 +217,9 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
         "ratios": {"a_vs_c": ratio(a, c), "a_vs_d": ratio(a, d), "b_vs_c": ratio(b, c), "b_vs_d": ratio(b, d),
                    "b_vs_a": ratio(b, a), "a_vs_plain_consumer": ratio(a, e),
                    "b_vs_chdb_insert": ratio(b, limits["chdb_insert"]["rows_per_s"]),
-                   "b_vs_in_process": ratio(b, limits["in_process"]["events_per_s"])},
+                   "b_vs_in_process": ratio(b, limits["in_process"]["events_per_s"]),
+                   "a_vs_box_bound": ratio(a, box_bound(worker_json, cores)),
+                   "b_vs_box_bound": ratio(b, box_bound(worker_arrow, cores))},
         # Per worker process (one each here) and per core: events per CPU second of the worker process,
         # its embedded ClickHouse included, and what all the machine's cores would give at that cost.
         "per_core": {
@@ -215,6 +228,8 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
             "b_events_per_cpu_s": worker_arrow["events_per_cpu_s"],
             "b_bound_events_per_s": cores * (worker_arrow["events_per_cpu_s"] or 0),
             "b_bound_vs_target": ratio(cores * (worker_arrow["events_per_cpu_s"] or 0), ARROW_TARGET_EVENTS_PER_S),
+            "a_box_bound_events_per_s": box_bound(worker_json, cores),
+            "b_box_bound_events_per_s": box_bound(worker_arrow, cores),
         },
         "targets": {
             "a_vs_c_at_least": JSON_TARGET_VS_FAUST, "a_vs_d_above": 1.0,
@@ -231,6 +246,29 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
     if profiles:
         result["profile"] = profiles
     return result
+
+
+STEP_FIELDS = ("a_vs_plain_consumer", "a_vs_box_bound", "b_vs_chdb_insert", "b_vs_in_process", "b_vs_box_bound")
+
+
+def pipeline_step(result: dict[str, Any]) -> dict[str, Any]:
+    """One line of the steps log: which code was measured and how close each path came to its limits."""
+    c, machine = result["contenders"], result["machine"]
+    code = str(machine.get("code", ""))
+    subject = subprocess.run(["git", "log", "-1", "--format=%s", code.split()[0]], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[1]).stdout.strip() if code else ""
+    return {"code": code, "subject": subject[:160], "finished_at": result.get("run", {}).get("finished_at"),
+            "quick": result.get("run", {}).get("quick"), "loadavg_1m": machine.get("loadavg_1m"),
+            "a_events_per_s": c["a_worker_json"]["events_per_s"], "b_events_per_s": c["b_worker_arrow"]["events_per_s"],
+            **{k: result["ratios"].get(k) for k in STEP_FIELDS}}
+
+
+def append_step(result: dict[str, Any], log: Path) -> None:
+    """Each run of the committed results adds its line to `pipeline_steps.json`: the optimisation steps
+    of issue 17, each with its ratios to the limits measured in its own run."""
+    steps = json.loads(log.read_text()) if log.exists() else []
+    steps.append(pipeline_step(result))
+    log.write_text(json.dumps(steps, indent=1) + "\n")
 
 
 def run_pipeline_bench(out: Path | None = None, *, quick: bool = False, broker: Broker | None = None,

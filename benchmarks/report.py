@@ -16,9 +16,9 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 RESULT_FILES = ("kernel", "sink", "sink_http", "alerts", "pipeline", "freshness", "memory", "scaling")
 
 
-def load_results(results_dir: Path) -> dict[str, dict[str, Any]]:
+def load_results(results_dir: Path) -> dict[str, Any]:
     out = {}
-    for name in RESULT_FILES:
+    for name in (*RESULT_FILES, "pipeline_steps"):
         path = results_dir / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text())
@@ -80,10 +80,14 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
         if limits := p.get("limits"):
             e, chdb, inproc = limits["e_plain_consumer"], limits["chdb_insert"], limits["in_process"]
             core = p["per_core"]
+            box = core.get("a_box_bound_events_per_s")
             out.append(("pipeline (a) against the Kafka client alone",
-                        f"{rate(a['events_per_s'])} events/s, {rate(a['events_per_cpu_s'])}/CPU-s",
+                        f"{rate(a['events_per_s'])} events/s, {rate(a['events_per_cpu_s'])}/CPU-s"
+                        + (f"; box bound {rate(box)} (worker + broker CPU per event, {core['cores']} cores)"
+                           if box else ""),
                         f"(e) plain aiokafka consumer {rate(e['events_per_s'])} messages/s",
-                        f"{r['a_vs_plain_consumer']}",
+                        f"{r['a_vs_plain_consumer']} of (e)"
+                        + (f", {r['a_vs_box_bound']} of the box bound" if r.get("a_vs_box_bound") else ""),
                         ">= 200k events/s, >= 0.7 of (e)",
                         f"{mark(met['a_events_per_s'])} / {mark(met['a_vs_plain_consumer'])}"))
             out.append(("pipeline (b) against its parts' limits",
@@ -91,7 +95,9 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                         f"{rate(core['b_bound_events_per_s'])} events/s on {core['cores']} cores",
                         f"chDB insert alone {rate(chdb['rows_per_s'])} rows/s on {chdb['cores_used']} cores; "
                         f"decode + windows {rate(inproc['events_per_s'])} events/s on 1 core",
-                        f"{r['b_vs_chdb_insert']} of chDB, {r['b_vs_in_process']} of in-process",
+                        f"{r['b_vs_chdb_insert']} of chDB, {r['b_vs_in_process']} of in-process"
+                        + (f", {r['b_vs_box_bound']} of the box bound ({rate(core['b_box_bound_events_per_s'])})"
+                           if r.get("b_vs_box_bound") else ""),
                         "-", "-"))
     if f := results.get("freshness"):
         for i, point in enumerate([f, *f.get("lower_rates", [])]):
@@ -119,12 +125,13 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
     return out
 
 
-def machine_line(results: dict[str, dict[str, Any]]) -> str:
-    m = next((r["machine"] for r in results.values() if "machine" in r and "versions" in r["machine"]), None)
+def machine_line(results: dict[str, Any]) -> str:
+    runs = [r for r in results.values() if isinstance(r, dict)]  # pipeline_steps is a list of runs
+    m = next((r["machine"] for r in runs if "machine" in r and "versions" in r["machine"]), None)
     if m is None:
         return ""
     v = m["versions"]
-    loads = sorted({r["machine"]["loadavg_1m"] for r in results.values() if "loadavg_1m" in r.get("machine", {})})
+    loads = sorted({r["machine"]["loadavg_1m"] for r in runs if "loadavg_1m" in r.get("machine", {})})
     load = f"{loads[0]}-{loads[-1]}" if len(loads) > 1 else (f"{loads[0]}" if loads else "?")
     return (f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}; load average {load} "
             f"during the runs (shared machine). Python {m['python']}, faust-streaming {v['faust-streaming']}, aiokafka "
@@ -166,6 +173,20 @@ def pipeline_detail(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def steps_table(steps: list[dict[str, Any]]) -> str:
+    """The optimisation steps (pipeline_steps.json): each committed run, its code and its ratios to the limits."""
+    lines = ["Steps (`pipeline_steps.json`, one line per committed run; ratios to the limits measured in that run; "
+             "box bound: the machine's cores at the run's worker + broker CPU per event):", "",
+             "| code | run | load | (a) JSON events/s | (a)/(e) plain consumer | (a)/box | (b) Arrow events/s "
+             "| (b)/chDB insert | (b)/in-process | (b)/box |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for st in steps:
+        lines.append(f"| {st['code']}: {st['subject'][:70]} | {(st['finished_at'] or '')[:16]} | {st['loadavg_1m']} | "
+                     f"{st['a_events_per_s']:,} | {st['a_vs_plain_consumer']} | {st.get('a_vs_box_bound') or '-'} | "
+                     f"{st['b_events_per_s']:,} | {st['b_vs_chdb_insert']} | {st['b_vs_in_process']} | "
+                     f"{st.get('b_vs_box_bound') or '-'} |")
+    return "\n".join(lines)
+
+
 IDLE = ("select.epoll", "_thread.lock", "_queue.SimpleQueue", "threading.py", "selectors.py")
 
 
@@ -198,6 +219,8 @@ def results_readme(results: dict[str, dict[str, Any]]) -> str:
              "numbers are noisy: read the ratios.", "", table(results)]
     if p := results.get("pipeline"):
         parts += ["", "## pipeline", "", p["method"] + ".", "", pipeline_detail(p)]
+        if steps := results.get("pipeline_steps"):
+            parts += ["", steps_table(steps)]
         if summary := profile_summary(p):
             parts += ["", summary]
     if f := results.get("freshness"):

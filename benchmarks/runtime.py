@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from ioc.broker import LocalBroker, choose_kind, create_topics
 from models.events import NETWORK
 from models.settings import bootstrap_servers
@@ -41,6 +43,17 @@ class Broker:
     url: str
     kind: str
     partitions: int
+    pid: int | None = None  # a local broker's process (its CPU is measured beside the contenders')
+
+    def cpu_s(self) -> float | None:
+        """The broker process's CPU seconds so far (None for a remote broker, or once it is gone)."""
+        if self.pid is None:
+            return None
+        try:
+            times = psutil.Process(self.pid).cpu_times()
+        except psutil.Error:
+            return None
+        return times.user + times.system + times.children_user + times.children_system
 
 
 @contextlib.contextmanager
@@ -53,7 +66,7 @@ def bench_broker(workdir: Path, kind: str = "auto", url: str = "", partitions: i
     local.start()
     try:
         warm_up_group_coordinator(local.url)
-        yield Broker(local.url, local.kind, partitions)
+        yield Broker(local.url, local.kind, partitions, local.info().pid)
     finally:
         local.stop()
 
@@ -179,15 +192,11 @@ class Contender:
         return self.wait(lambda s: s.get("ready_at") is not None, timeout_s, "joined its group")
 
     def rss_mb(self) -> float:
-        import psutil
-
         assert self.process is not None
         return psutil.Process(self.process.pid).memory_info().rss / 2**20
 
     def cpu_s(self) -> float:
         """CPU seconds the process used so far, every thread (the embedded ClickHouse's included)."""
-        import psutil
-
         assert self.process is not None
         times = psutil.Process(self.process.pid).cpu_times()
         return float(times.user + times.system)

@@ -118,6 +118,10 @@ def run_one(name: str, opts: BenchOptions, out: Path | None = None, settings: Se
             ensure_topics(own.url, own.partitions)
             result = _broker_bench(name, opts, own)
     save(result, out, time.monotonic() - started, opts.quick)
+    if name == "pipeline" and out == opts.results_dir / "pipeline.json":
+        from benchmarks.pipeline import append_step
+
+        append_step(result, opts.results_dir / "pipeline_steps.json")
     return result
 
 

@@ -17,7 +17,7 @@ import pytest
 from benchmarks.freshness import FreshnessParams, measure_freshness
 from benchmarks.kernel import run_kernel_bench
 from benchmarks.memory import MemoryParams, measure_memory
-from benchmarks.pipeline import PipelineParams, measure_pipeline, profile_report, write_profiles
+from benchmarks.pipeline import PipelineParams, append_step, measure_pipeline, profile_report, write_profiles
 from benchmarks.report import END, START, embed, write_report
 from benchmarks.runtime import Broker, bench_broker, ensure_topics
 from benchmarks.scaling import ScalingParams, measure_scaling
@@ -71,6 +71,18 @@ def test_pipeline_runs_all_four_contenders(broker: Broker, results: Path, tmp_pa
         assert contenders[ours]["cpu_s"] > 0 and contenders[ours]["events_per_cpu_s"] > 0
     assert result["per_core"]["b_bound_events_per_s"] == \
         result["per_core"]["cores"] * contenders["b_worker_arrow"]["events_per_cpu_s"]
+    for ours, key in (("a_worker_json", "a"), ("b_worker_arrow", "b")):  # the local broker's CPU counted beside ours
+        run = contenders[ours]
+        assert run["broker_cpu_s"] > 0
+        assert result["per_core"][f"{key}_box_bound_events_per_s"] == \
+            round(result["per_core"]["cores"] * run["events"] / (run["cpu_s"] + run["broker_cpu_s"]))
+        assert result["ratios"][f"{key}_vs_box_bound"] is not None
+    steps = results / "pipeline_steps.json"
+    append_step(result, steps)
+    append_step(result, steps)  # each run adds its line
+    logged = json.loads(steps.read_text())
+    assert len(logged) == 2 and logged[0]["code"] == result["machine"]["code"] and "subject" in logged[0]
+    assert logged[0]["a_vs_box_bound"] == result["ratios"]["a_vs_box_bound"]
     assert [load["format"] for load in result["loads"]] == ["json", "arrow"]
     assert set(result["machine"]) >= MACHINE_FIELDS
 
