@@ -233,7 +233,8 @@ class FamilyPipeline:
         args = (now_ms, s.max_future_skew_s * 1000, s.max_message_bytes, s.max_arrow_batch_bytes, state.seen)
         seen = (dict(state.seen.buckets), state.seen.max_time_ms, dict(state.seen.saved))  # a few buckets: cheap
         try:
-            parsed = batch.parsed.result() if batch.parsed is not None else None
+            ahead = batch.parsed  # cancelled only when the worker stops: then read here
+            parsed = ahead.result() if ahead is not None and not ahead.cancelled() else None
             return decode_batch(self.spec.family, batch, *args, parsed=parsed)
         except Exception:
             log.exception("%s: decoding a batch of %d messages failed; isolating the culprit",

@@ -235,3 +235,8 @@ def test_a_batch_whose_reading_ahead_failed_is_read_again_in_its_turn() -> None:
     batch.parsed.set_exception(RuntimeError("a reader bug"))  # what a parse thread hands back when it fails
     out = pipeline.process(batch, now_ms=NOW)
     assert out.events_valid == 50 and not out.dead
+
+    again = MessageBatch.of([(encode_json(SC, event(i)), 0, i, None) for i in range(50, 60)])  # the next offsets
+    again.parsed = Future()
+    again.parsed.cancel()  # the worker stopping: its parse threads drop what they had not started
+    assert pipeline.process(again, now_ms=NOW).events_valid == 10
