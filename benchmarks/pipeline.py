@@ -255,10 +255,15 @@ def pipeline_step(result: dict[str, Any]) -> dict[str, Any]:
     """One line of the steps log: which code was measured and how close each path came to its limits."""
     c, machine = result["contenders"], result["machine"]
     code = str(machine.get("code", ""))
-    subject = subprocess.run(["git", "log", "-1", "--format=%s", code.split()[0]], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1]).stdout.strip() if code else ""
+    try:
+        subject = subprocess.run(["git", "log", "-1", "--format=%s", code.split()[0]], capture_output=True,
+                                 text=True, cwd=Path(__file__).resolve().parents[1]).stdout.strip() if code else ""
+    except OSError:  # no git: the commit alone names the code
+        subject = ""
+    insert = result.get("limits", {}).get("chdb_insert", {}).get("what", "")
     return {"code": code, "subject": subject[:160], "finished_at": result.get("run", {}).get("finished_at"),
             "quick": result.get("run", {}).get("quick"), "loadavg_1m": machine.get("loadavg_1m"),
+            "chdb_insert": insert.rsplit(", ", 1)[-1],  # its batch size: the limit (b) is compared with
             "a_events_per_s": c["a_worker_json"]["events_per_s"], "b_events_per_s": c["b_worker_arrow"]["events_per_s"],
             **{k: result["ratios"].get(k) for k in STEP_FIELDS}}
 

@@ -178,12 +178,13 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
     lines = ["Steps (`pipeline_steps.json`, one line per committed run; ratios to the limits measured in that run; "
              "box bound: the machine's cores at the run's worker + broker CPU per event):", "",
              "| code | run | load | (a) JSON events/s | (a)/(e) plain consumer | (a)/box | (b) Arrow events/s "
-             "| (b)/chDB insert | (b)/in-process | (b)/box |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| (b)/chDB insert (its batch) | (b)/in-process | (b)/box |", "|---|---|---|---|---|---|---|---|---|---|"]
     for st in steps:
-        lines.append(f"| {st['code']}: {st['subject'][:70]} | {(st['finished_at'] or '')[:16]} | {st['loadavg_1m']} | "
+        run = (st["finished_at"] or "")[:16] + (" quick" if st.get("quick") else "")
+        lines.append(f"| {st['code']}: {st['subject'][:70]} | {run} | {st['loadavg_1m']} | "
                      f"{st['a_events_per_s']:,} | {st['a_vs_plain_consumer']} | {st.get('a_vs_box_bound') or '-'} | "
-                     f"{st['b_events_per_s']:,} | {st['b_vs_chdb_insert']} | {st['b_vs_in_process']} | "
-                     f"{st.get('b_vs_box_bound') or '-'} |")
+                     f"{st['b_events_per_s']:,} | {st['b_vs_chdb_insert']} ({st.get('chdb_insert', '?')}) | "
+                     f"{st['b_vs_in_process']} | {st.get('b_vs_box_bound') or '-'} |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ for the whole batch. Nothing is dropped silently: every rejected message becomes
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ class MessageBatch:
     partitions: np.ndarray  # int32
     offsets: np.ndarray  # int64
     arrow: np.ndarray  # bool: value is an Arrow IPC stream (header marked)
-    parsed: Future[Parsed] | None = None  # these very messages being read ahead (FamilyPipeline.parse_ahead)
+    reading: Future[Parsed] | None = None  # these very messages being read ahead (FamilyPipeline.parse_ahead)
 
     @classmethod
     def of(cls, messages: Sequence[tuple[bytes | None, int, int, Sequence[tuple[str, bytes]] | None]]) -> MessageBatch:
@@ -71,6 +70,10 @@ class MessageBatch:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def take(self, idx: np.ndarray) -> MessageBatch:
+        """The messages at these positions, as their own batch (read again: a read-ahead is of the whole)."""
+        return MessageBatch([self.values[i] for i in idx], self.partitions[idx], self.offsets[idx], self.arrow[idx])
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ def _arrow_table(family: Family, value: bytes) -> pa.Table:
     """
     if not value.endswith(_ARROW_EOS):
         raise pa.ArrowInvalid("no end-of-stream marker (truncated or trailing bytes)")
-    table = pa.ipc.open_stream(io.BytesIO(value)).read_all()
+    table = pa.ipc.open_stream(pa.py_buffer(value)).read_all()  # over the bytes themselves: no copy, no GIL
     table.validate(full=True)
     columns = []
     for f in family.fields:
@@ -261,8 +264,9 @@ def decode_batch(family: Family, batch: MessageBatch, now_ms: int, max_future_sk
                  parsed: Parsed | None = None) -> Decoded:
     """Valid events of a batch (in offset order per partition) and the dead letters.
 
-    `parsed` is the batch already read by `parse_batch` (on a parse thread); without it the batch is
-    read here. `Decoded.partitions` gives each valid event's partition, so callers can split per partition.
+    `parsed` is the batch already read by `parse_batch` (on a parse thread: the byte limits were applied
+    there); without it the batch is read here. `Decoded.partitions` gives each valid event's partition,
+    so callers can split per partition.
     """
     if parsed is None:
         parsed = parse_batch(family, batch, max_message_bytes, max_arrow_bytes)

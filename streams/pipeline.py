@@ -18,7 +18,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import CancelledError, Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -180,7 +180,8 @@ class FamilyPipeline:
         and IPC readers release the GIL, so the next batches are read on the other cores meanwhile.
         `process` takes the result (or, if reading failed, reads again on its own path)."""
         s = self.settings
-        batch.parsed = pool.submit(parse_batch, self.spec.family, batch, s.max_message_bytes, s.max_arrow_batch_bytes)
+        batch.reading = pool.submit(parse_batch, self.spec.family, batch, s.max_message_bytes,
+                                    s.max_arrow_batch_bytes)
 
     def process(self, batch: MessageBatch, now_ms: int | None = None) -> Outputs:
         """A batch of one topic's messages (any partitions, offset order within each)."""
@@ -195,10 +196,10 @@ class FamilyPipeline:
                 continue
             if fresh.all():  # the common case: one partition's fetch, nothing to skip
                 part = batch
-            else:
-                idx = np.flatnonzero(fresh)
-                part = MessageBatch([batch.values[i] for i in idx], batch.partitions[idx], batch.offsets[idx],
-                                    batch.arrow[idx])
+            else:  # re-delivered offsets (after a restore or a rebalance): a rare case, read again
+                if batch.reading is not None:
+                    batch.reading.cancel()
+                part = batch.take(np.flatnonzero(fresh))
             self._process_partition(int(partition), state, part, now_ms, out)
             state.next_offset = int(part.offsets.max()) + 1
         return out
@@ -233,8 +234,12 @@ class FamilyPipeline:
         args = (now_ms, s.max_future_skew_s * 1000, s.max_message_bytes, s.max_arrow_batch_bytes, state.seen)
         seen = (dict(state.seen.buckets), state.seen.max_time_ms, dict(state.seen.saved))  # a few buckets: cheap
         try:
-            ahead = batch.parsed  # cancelled only when the worker stops: then read here
-            parsed = ahead.result() if ahead is not None and not ahead.cancelled() else None
+            parsed = None
+            if batch.reading is not None:
+                try:
+                    parsed = batch.reading.result()
+                except CancelledError:  # the worker is stopping: its parse threads dropped this one
+                    parsed = None
             return decode_batch(self.spec.family, batch, *args, parsed=parsed)
         except Exception:
             log.exception("%s: decoding a batch of %d messages failed; isolating the culprit",
@@ -242,8 +247,7 @@ class FamilyPipeline:
         state.seen.buckets, state.seen.max_time_ms, state.seen.saved = seen  # the failed attempt's ids are not seen
         parts = []
         for i in range(len(batch)):
-            one = MessageBatch([batch.values[i]], batch.partitions[i:i + 1], batch.offsets[i:i + 1],
-                               batch.arrow[i:i + 1])
+            one = batch.take(np.array([i]))
             try:
                 parts.append(decode_batch(self.spec.family, one, *args))
             except Exception as exc:

@@ -20,12 +20,13 @@ aiokafka + batch delivery 35.9k events/s end to end into chDB, against ~4.7k for
 
 Offsets: events delivered this way are never acked to Faust, so Faust's auto-commit never commits
 them; the worker commits itself once a batch's effects are in ClickHouse (`streams.recovery`).
-Pinned to faust-streaming 0.15.3 (pyproject): `_drain_messages` is internal API.
+Pinned to faust-streaming 0.15.3 and aiokafka 0.14.0 (pyproject): `_drain_messages` is Faust's internal
+API, and `lean_records` sets aiokafka's `PartitionRecords._consumer_record` on the fetcher's `_records`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from typing import Any
 
 import faust
@@ -39,7 +40,7 @@ BatchRoute = Callable[[TP, MessageBatch], Awaitable[None]]
 
 
 def to_batch(tp: TP, records: Sequence[Any]) -> MessageBatch:
-    """aiokafka ConsumerRecords of one partition -> a columnar batch."""
+    """aiokafka's records of one partition (as read, or ConsumerRecords: both have these fields) -> a batch."""
     return MessageBatch.of_partition(tp.partition, [r.value for r in records], [r.offset for r in records],
                                      [r.headers for r in records])
 
@@ -111,7 +112,7 @@ def _as_read(tp: Any, record: Any) -> Any:
     return record
 
 
-def lean_records(fetcher: Any, routes: dict[str, BatchRoute]) -> None:
+def lean_records(fetcher: Any, routes: Container[str]) -> None:
     """Fetched partitions of routed topics hand over aiokafka's records as read from the batch.
 
     aiokafka wraps every record in a `ConsumerRecord` (a Python function call and a dataclass per

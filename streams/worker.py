@@ -50,8 +50,12 @@ class StreamWorker:
 
     def parse_ahead(self, topic: str, batch: MessageBatch) -> None:
         """A fetched batch starts being read now, on the parse threads, while it waits for its turn."""
-        if self.parsers is not None:
+        if self.parsers is None:
+            return
+        try:
             self.pipelines[topic].parse_ahead(batch, self.parsers)
+        except RuntimeError:  # the pool is shut down (the worker is stopping): the batch is read in its turn
+            batch.reading = None
 
     def close(self) -> None:
         """At exit: batches still being read ahead are dropped (uncommitted: re-read after a restart),
@@ -65,6 +69,8 @@ class StreamWorker:
             pipeline = self.pipelines[topic]
             owned = [int(p) for p in set(batch.partitions.tolist()) if int(p) in pipeline.partitions]
             if not owned:
+                if batch.reading is not None:
+                    batch.reading.cancel()
                 return  # revoked while queued: the new owner processes these from its checkpoint
             # CPU-bound (decode, windows): off the event loop, so Faust's timers and consumer keepalive run.
             out = await asyncio.get_running_loop().run_in_executor(None, pipeline.process, batch)

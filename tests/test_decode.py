@@ -231,12 +231,12 @@ def test_batches_read_ahead_on_parse_threads_give_what_reading_in_turn_gives() -
 def test_a_batch_whose_reading_ahead_failed_is_read_again_in_its_turn() -> None:
     pipeline = pipelines(Settings())[SC.topic]
     batch = json_batch([encode_json(SC, event(i)) for i in range(50)])
-    batch.parsed = Future()
-    batch.parsed.set_exception(RuntimeError("a reader bug"))  # what a parse thread hands back when it fails
+    batch.reading = Future()
+    batch.reading.set_exception(RuntimeError("a reader bug"))  # what a parse thread hands back when it fails
     out = pipeline.process(batch, now_ms=NOW)
     assert out.events_valid == 50 and not out.dead
 
     again = MessageBatch.of([(encode_json(SC, event(i)), 0, i, None) for i in range(50, 60)])  # the next offsets
-    again.parsed = Future()
-    again.parsed.cancel()  # the worker stopping: its parse threads drop what they had not started
+    again.reading = Future()
+    again.reading.cancel()  # the worker stopping: its parse threads drop what they had not started
     assert pipeline.process(again, now_ms=NOW).events_valid == 10

@@ -1,9 +1,10 @@
 """Limit (e): a plain aiokafka consumer, the client our worker's Faust transport runs on, doing nothing.
 
-It joins a group, fetches with `getmany` (the same call Faust's consumer thread makes for our worker)
-and only counts the messages it gets: no decoding, no windows, no ClickHouse. Its rate is what the
-Kafka client itself costs per message on this machine, so the worker's JSON rate divided by it is
-the share of that limit the worker reaches.
+It joins a group, fetches with `getmany` (aiokafka's fetcher, as Faust's consumer thread does for our
+worker) and only counts the messages it gets: no decoding, no windows, no ClickHouse. Its rate is what
+a plain aiokafka consumer costs per message on this machine, so the worker's JSON rate divided by it
+is the share of that limit the worker reaches. It is plain on purpose: aiokafka builds a
+`ConsumerRecord` per message here, which the worker skips (`streams.transport.lean_records`).
 
 Run as `python -m benchmarks.baselines.plain_consumer` with IOC_BROKER_URL, IOC_APP_ID and
 IOC_BENCH_STATS (the progress probe, benchmarks.probe).
