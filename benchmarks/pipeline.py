@@ -182,6 +182,8 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
     quix = measure("quix-streams", QUIX_BASELINE, broker, work, params.json_events, sink=False, timeout_s=t,
                    time_box_s=params.baseline_time_box_s)
     plain = measure("plain-consumer", PLAIN_CONSUMER, broker, work, params.json_events, sink=False, timeout_s=t)
+    parse = measure("plain-consumer-parse", PLAIN_CONSUMER, broker, work, params.json_events, sink=False,
+                    timeout_s=t, env={"IOC_BENCH_PARSE_JSON": "1"})
     profiles = {}
     if profile_out is not None:
         profiles["json"] = profile_worker(broker, work, "json", params.json_events, t)
@@ -193,6 +195,7 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
     arrow_load = work / f"load-arrow-{params.arrow_events}" / f"{NETWORK.topic}.parquet"  # as preloaded
     limits = {
         "e_plain_consumer": plain,
+        "f_consume_and_parse": parse,
         "chdb_insert": chdb_insert_limit(arrow_load, Settings().sink_batch_rows),
         "in_process": in_process_limit(pq.read_table(arrow_load), params.arrow_batch),
     }
@@ -218,6 +221,7 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
                    "b_vs_a": ratio(b, a), "a_vs_plain_consumer": ratio(a, e),
                    "b_vs_chdb_insert": ratio(b, limits["chdb_insert"]["rows_per_s"]),
                    "b_vs_in_process": ratio(b, limits["in_process"]["events_per_s"]),
+                   "a_vs_consume_and_parse": ratio(a, parse["events_per_s"]),
                    "a_vs_box_bound": ratio(a, box_bound(worker_json, cores)),
                    "b_vs_box_bound": ratio(b, box_bound(worker_arrow, cores))},
         # Per worker process (one each here) and per core: events per CPU second of the worker process,
@@ -248,7 +252,8 @@ def measure_pipeline(broker: Broker, work: Path, params: PipelineParams,
     return result
 
 
-STEP_FIELDS = ("a_vs_plain_consumer", "a_vs_box_bound", "b_vs_chdb_insert", "b_vs_in_process", "b_vs_box_bound")
+STEP_FIELDS = ("a_vs_plain_consumer", "a_vs_consume_and_parse", "a_vs_box_bound", "b_vs_chdb_insert",
+               "b_vs_in_process", "b_vs_box_bound")
 
 
 def pipeline_step(result: dict[str, Any]) -> dict[str, Any]:

@@ -85,8 +85,12 @@ def rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str, s
                         f"{rate(a['events_per_s'])} events/s, {rate(a['events_per_cpu_s'])}/CPU-s"
                         + (f"; box bound {rate(box)} (worker + broker CPU per event, {core['cores']} cores)"
                            if box else ""),
-                        f"(e) plain aiokafka consumer {rate(e['events_per_s'])} messages/s",
+                        f"(e) plain aiokafka consumer {rate(e['events_per_s'])} messages/s"
+                        + (f"; (f) the same, reading each fetch as JSON into Arrow "
+                           f"{rate(limits['f_consume_and_parse']['events_per_s'])}"
+                           if "f_consume_and_parse" in limits else ""),
                         f"{r['a_vs_plain_consumer']} of (e)"
+                        + (f", {r['a_vs_consume_and_parse']} of (f)" if r.get("a_vs_consume_and_parse") else "")
                         + (f", {r['a_vs_box_bound']} of the box bound" if r.get("a_vs_box_bound") else ""),
                         ">= 200k events/s, >= 0.7 of (e)",
                         f"{mark(met['a_events_per_s'])} / {mark(met['a_vs_plain_consumer'])}"))
@@ -158,6 +162,8 @@ def pipeline_detail(p: dict[str, Any]) -> str:
     runs = dict(p["contenders"])
     if "limits" in p:
         runs["e_plain_consumer"] = p["limits"]["e_plain_consumer"]
+        if "f_consume_and_parse" in p["limits"]:
+            runs["f_consume_and_parse"] = p["limits"]["f_consume_and_parse"]
     for key, c in runs.items():
         lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,} | {c.get('cpu_s', '-')} | "
                      f"{c.get('cores_used', '-')} | {c.get('events_per_cpu_s') or '-'} | {c['startup_s']} | "
@@ -177,12 +183,14 @@ def steps_table(steps: list[dict[str, Any]]) -> str:
     """The optimisation steps (pipeline_steps.json): each committed run, its code and its ratios to the limits."""
     lines = ["Steps (`pipeline_steps.json`, one line per committed run; ratios to the limits measured in that run; "
              "box bound: the machine's cores at the run's worker + broker CPU per event):", "",
-             "| code | run | load | (a) JSON events/s | (a)/(e) plain consumer | (a)/box | (b) Arrow events/s "
-             "| (b)/chDB insert (its batch) | (b)/in-process | (b)/box |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| code | run | load | (a) JSON events/s | (a)/(e) plain consumer | (a)/(f) consume + parse | (a)/box "
+             "| (b) Arrow events/s | (b)/chDB insert (its batch) | (b)/in-process | (b)/box |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for st in steps:
         run = (st["finished_at"] or "")[:16] + (" quick" if st.get("quick") else "")
         lines.append(f"| {st['code']}: {st['subject'][:70]} | {run} | {st['loadavg_1m']} | "
-                     f"{st['a_events_per_s']:,} | {st['a_vs_plain_consumer']} | {st.get('a_vs_box_bound') or '-'} | "
+                     f"{st['a_events_per_s']:,} | {st['a_vs_plain_consumer']} | "
+                     f"{st.get('a_vs_consume_and_parse') or '-'} | {st.get('a_vs_box_bound') or '-'} | "
                      f"{st['b_events_per_s']:,} | {st['b_vs_chdb_insert']} ({st.get('chdb_insert', '?')}) | "
                      f"{st['b_vs_in_process']} | {st.get('b_vs_box_bound') or '-'} |")
     return "\n".join(lines)

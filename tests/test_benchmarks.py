@@ -65,6 +65,8 @@ def test_pipeline_runs_all_four_contenders(broker: Broker, results: Path, tmp_pa
                                              "b_events_per_s"}
     limits = result["limits"]
     assert limits["e_plain_consumer"]["complete"] and limits["e_plain_consumer"]["events"] == 2_000
+    assert limits["f_consume_and_parse"]["complete"] and limits["f_consume_and_parse"]["events"] == 2_000
+    assert result["ratios"]["a_vs_consume_and_parse"] is not None
     assert limits["chdb_insert"]["rows"] == limits["in_process"]["events"] == 20_000
     assert limits["chdb_insert"]["rows_per_s"] > 0 and limits["in_process"]["events_per_cpu_s"] > 0
     for ours in ("a_worker_json", "b_worker_arrow"):  # CPU of the measured stretch, startup left out
