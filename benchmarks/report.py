@@ -165,7 +165,10 @@ def pipeline_detail(p: dict[str, Any]) -> str:
         if "f_consume_and_parse" in p["limits"]:
             runs["f_consume_and_parse"] = p["limits"]["f_consume_and_parse"]
     for key, c in runs.items():
-        lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,} | {c.get('cpu_s', '-')} | "
+        rates = c.get("runs_events_per_s")
+        runs_note = f" (runs: {', '.join(f'{v:,}' for v in rates)})" if rates else ""
+        lines.append(f"| {key} | {c['events']:,} | {c['seconds']} | {c['events_per_s']:,}{runs_note} | "
+                     f"{c.get('cpu_s', '-')} | "
                      f"{c.get('cores_used', '-')} | {c.get('events_per_cpu_s') or '-'} | {c['startup_s']} | "
                      f"{c['rss_mb']} | {'yes' if c['complete'] else 'time-boxed'} |")
     if limits := p.get("limits"):
