@@ -50,10 +50,15 @@ class Broker:
         if self.pid is None:
             return None
         try:
-            times = psutil.Process(self.pid).cpu_times()
+            return process_cpu_s(self.pid)
         except psutil.Error:
             return None
-        return times.user + times.system + times.children_user + times.children_system
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds a process used so far, all its threads (a worker's embedded ClickHouse included)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 @contextlib.contextmanager
@@ -196,10 +201,8 @@ class Contender:
         return psutil.Process(self.process.pid).memory_info().rss / 2**20
 
     def cpu_s(self) -> float:
-        """CPU seconds the process used so far, every thread (the embedded ClickHouse's included)."""
         assert self.process is not None
-        times = psutil.Process(self.process.pid).cpu_times()
-        return float(times.user + times.system)
+        return process_cpu_s(self.process.pid)
 
     def stop(self, timeout_s: float = 60) -> None:
         if self.process is None:

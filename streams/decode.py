@@ -10,7 +10,7 @@ for the whole batch. Nothing is dropped silently: every rejected message becomes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +70,22 @@ class MessageBatch:
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def read_ahead(self) -> Parsed | None:
+        """The messages as read ahead on a parse thread; None if they were not, or the read was
+        cancelled (the worker stopping). A read that failed raises its error here."""
+        if self.reading is None:
+            return None
+        try:
+            return self.reading.result()
+        except CancelledError:
+            return None
+
+    def drop_reading(self) -> None:
+        """The read ahead will not be used (re-delivered offsets, a revoked partition): stop it if it has
+        not started."""
+        if self.reading is not None:
+            self.reading.cancel()
 
     def take(self, idx: np.ndarray) -> MessageBatch:
         """The messages at these positions, as their own batch (read again: a read-ahead is of the whole)."""

@@ -18,7 +18,7 @@ import logging
 import pickle
 import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Executor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -197,8 +197,7 @@ class FamilyPipeline:
             if fresh.all():  # the common case: one partition's fetch, nothing to skip
                 part = batch
             else:  # re-delivered offsets (after a restore or a rebalance): a rare case, read again
-                if batch.reading is not None:
-                    batch.reading.cancel()
+                batch.drop_reading()
                 part = batch.take(np.flatnonzero(fresh))
             self._process_partition(int(partition), state, part, now_ms, out)
             state.next_offset = int(part.offsets.max()) + 1
@@ -234,13 +233,7 @@ class FamilyPipeline:
         args = (now_ms, s.max_future_skew_s * 1000, s.max_message_bytes, s.max_arrow_batch_bytes, state.seen)
         seen = (dict(state.seen.buckets), state.seen.max_time_ms, dict(state.seen.saved))  # a few buckets: cheap
         try:
-            parsed = None
-            if batch.reading is not None:
-                try:
-                    parsed = batch.reading.result()
-                except CancelledError:  # the worker is stopping: its parse threads dropped this one
-                    parsed = None
-            return decode_batch(self.spec.family, batch, *args, parsed=parsed)
+            return decode_batch(self.spec.family, batch, *args, parsed=batch.read_ahead())
         except Exception:
             log.exception("%s: decoding a batch of %d messages failed; isolating the culprit",
                           self.family_name, len(batch))

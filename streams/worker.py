@@ -69,8 +69,7 @@ class StreamWorker:
             pipeline = self.pipelines[topic]
             owned = [int(p) for p in set(batch.partitions.tolist()) if int(p) in pipeline.partitions]
             if not owned:
-                if batch.reading is not None:
-                    batch.reading.cancel()
+                batch.drop_reading()
                 return  # revoked while queued: the new owner processes these from its checkpoint
             # CPU-bound (decode, windows): off the event loop, so Faust's timers and consumer keepalive run.
             out = await asyncio.get_running_loop().run_in_executor(None, pipeline.process, batch)
